@@ -1,0 +1,45 @@
+// generate: passages -> an answer with citations.
+//
+// Without a model, answers are extractive: the sentences of the retrieved passages that
+// best match the question, each quoted with its exact place (document, page, byte span in
+// the document text). The model-backed path (GGUF engine) comes later behind the same
+// Answer shape.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "retrieve/retrieve.h"
+
+namespace ragd {
+
+struct Citation {
+    int number = 0;             // the passage number [n]
+    int64_t chunk_id = 0;
+    int64_t document_id = 0;
+    std::string document;       // file name
+    std::string path;
+    int page = 0;               // page where the quoted span starts
+    int64_t start = 0, end = 0; // byte span in the document text
+    std::string quote;          // document text [start, end)
+    double score = 0;           // relevance of the quote to the question
+};
+
+struct Answer {
+    std::string text;                // human-readable answer, citing [n]
+    std::vector<Citation> citations; // in the order they appear in text
+};
+
+// Picks up to max_sentences sentences from the passages by overlap with the question's
+// content words (stemmed, stop words dropped, weighted by rarity across the passages),
+// favouring better-ranked passages. The answer text joins them, each followed by its [n].
+// With no passage or no overlapping sentence, the answer says nothing was found.
+Answer extractive_answer(const std::string& question, const std::vector<Passage>& passages,
+                         int max_sentences = 3);
+
+// Splits text into sentences: returns [start, end) byte spans, trimmed of whitespace.
+// Knows common abbreviations (e.g., Dr., mg., No.), decimals and list markers.
+std::vector<std::pair<size_t, size_t>> split_sentences(const std::string& text);
+
+}  // namespace ragd

@@ -1,0 +1,37 @@
+// Helpers shared by the tests: temporary directories, files, running the ragd binary.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ragd::test {
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& bytes);
+std::string read_file(const std::string& path);
+
+// The repository root and the ragd binary under test.
+std::string source_dir();
+std::string ragd_binary();
+
+struct RunResult {
+    int exit_code = -1;  // -1 if killed by a signal
+    std::string out, err;
+};
+// Runs `ragd ARGS...` with RAGD_DATA unset; captures stdout and stderr.
+RunResult run_ragd(const std::vector<std::string>& args);
+
+}  // namespace ragd::test
