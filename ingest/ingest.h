@@ -35,6 +35,10 @@ struct ParsedDocument {
 // Corrupt (malformed/encrypted PDF, PDF with no pages or no text), and says which.
 ParsedDocument parse_file(const std::string& path, const Config& cfg);
 
+// Reads a whole input file with the checks parse_file makes: NotFound, InvalidArgument
+// (a directory or other non-regular file, empty, larger than cfg.max_file_bytes), IO.
+std::string read_input_file(const std::string& path, const Config& cfg);
+
 // Parses bytes already in memory (uploads), with the file name deciding the format.
 ParsedDocument parse_bytes(const std::string& name, const std::string& bytes, const Config& cfg);
 

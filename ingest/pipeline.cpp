@@ -1,1 +1,195 @@
-// (being written)
+// pipeline: the job queue workers. A job is one file: read, hash, parse, chunk, store.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "ingest/ingest.h"
+
+namespace fs = std::filesystem;
+
+namespace ragd {
+
+namespace {
+
+bool is_hidden(const fs::path& p) {
+    std::string name = p.filename().string();
+    return name.size() > 1 && name[0] == '.' && name != "..";
+}
+
+std::string lowercase_extension(const std::string& path) {
+    std::string ext = fs::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return ext;
+}
+
+}  // namespace
+
+std::string read_input_file(const std::string& path, const Config& cfg) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR)
+            throw Error(Error::Code::NotFound, path + ": no such file");
+        throw Error(Error::Code::IO, path + ": cannot open: " + std::strerror(err));
+    }
+    struct FdCloser {
+        int fd;
+        ~FdCloser() { ::close(fd); }
+    } closer{fd};
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        throw Error(Error::Code::IO, path + ": cannot stat: " + std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) throw Error(Error::Code::InvalidArgument, path + ": is a directory");
+    if (!S_ISREG(st.st_mode))
+        throw Error(Error::Code::InvalidArgument, path + ": not a regular file");
+    if (st.st_size == 0) throw Error(Error::Code::InvalidArgument, path + ": empty file");
+    if (st.st_size > cfg.max_file_bytes)
+        throw Error(Error::Code::InvalidArgument,
+                    path + ": file too large (" + std::to_string(st.st_size) + " bytes, limit " +
+                        std::to_string(cfg.max_file_bytes) + ")");
+    std::string bytes(static_cast<size_t>(st.st_size), '\0');
+    size_t got = 0;
+    while (got < bytes.size()) {
+        ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error(Error::Code::IO, path + ": read failed: " + std::strerror(errno));
+        if (n == 0) break;  // the file shrank while we read it
+        got += static_cast<size_t>(n);
+    }
+    bytes.resize(got);
+    if (bytes.empty()) throw Error(Error::Code::InvalidArgument, path + ": empty file");
+    return bytes;
+}
+
+std::vector<std::string> expand_paths(const std::vector<std::string>& paths,
+                                      std::vector<std::string>* missing) {
+    std::vector<std::string> files;
+    for (const std::string& p : paths) {
+        std::error_code ec;
+        fs::path abs = fs::absolute(p, ec);
+        if (ec || !fs::exists(abs, ec)) {
+            if (missing) missing->push_back(p);
+            continue;
+        }
+        abs = fs::weakly_canonical(abs, ec);
+        if (fs::is_directory(abs, ec)) {
+            auto it = fs::recursive_directory_iterator(
+                abs, fs::directory_options::skip_permission_denied, ec);
+            for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+                if (is_hidden(it->path())) {
+                    if (it->is_directory(ec)) it.disable_recursion_pending();
+                    continue;
+                }
+                if (it->is_regular_file(ec)) files.push_back(it->path().string());
+            }
+        } else {
+            // Named explicitly: taken even if hidden or not regular, so its job can say why
+            // it fails instead of silently skipping it.
+            files.push_back(abs.string());
+        }
+    }
+    std::sort(files.begin(), files.end());
+    files.erase(std::unique(files.begin(), files.end()), files.end());
+    return files;
+}
+
+namespace {
+
+// Processes one claimed job; returns the finished row. The file's own problems (unreadable,
+// malformed, no text) fail the job; store errors propagate to the caller.
+JobRow process_job(Store& store, const JobRow& job, const Config& cfg) {
+    DocumentRow doc;
+    doc.path = job.path;
+    doc.name = fs::path(job.path).filename().string();
+    doc.collection = job.collection;
+    ParsedDocument parsed;
+    std::vector<NewChunk> chunks;
+    std::string bytes;
+    try {
+        bytes = read_input_file(job.path, cfg);
+    } catch (const Error& e) {
+        store.fail_job(job.id, e.what());
+        return *store.job(job.id);
+    }
+    doc.hash = sha256_hex(bytes);
+    doc.bytes = static_cast<int64_t>(bytes.size());
+
+    // Fast path: these exact bytes are stored for this path already.
+    if (auto same = store.document_by_hash(doc.hash); same && same->path == doc.path) {
+        store.finish_job(job.id, Store::PutResult::Unchanged, same->id, same->n_pages,
+                         static_cast<int>(same->n_chunks));
+        return *store.job(job.id);
+    }
+
+    try {
+        // PDFs are parsed from the file by the isolated child; the rest from the bytes read.
+        parsed = lowercase_extension(job.path) == ".pdf" ? parse_file(job.path, cfg)
+                                                         : parse_bytes(doc.name, bytes, cfg);
+        bytes.clear();
+        bytes.shrink_to_fit();
+        chunks = chunk_document(parsed.pages, cfg.chunk_tokens, cfg.chunk_overlap);
+        if (chunks.empty())
+            throw Error(Error::Code::InvalidArgument, job.path + ": no text to index");
+    } catch (const Error& e) {
+        store.fail_job(job.id, e.what());
+        return *store.job(job.id);
+    } catch (const std::bad_alloc&) {
+        store.fail_job(job.id, job.path + ": out of memory while parsing");
+        return *store.job(job.id);
+    }
+    doc.kind = parsed.kind;
+    int64_t id = 0;
+    Store::PutResult r = store.put_document(doc, parsed.pages, chunks, &id);
+    DocumentRow stored = *store.document(id);
+    store.finish_job(job.id, r, id, stored.n_pages, static_cast<int>(stored.n_chunks));
+    return *store.job(job.id);
+}
+
+}  // namespace
+
+int run_ingest_workers(const Config& cfg, const std::function<void(const JobEvent&)>& on_done,
+                       const std::atomic<bool>* stop) {
+    const int n_workers = std::max(1, cfg.workers);
+    std::mutex mu;  // guards on_done, processed, first_error
+    int processed = 0;
+    std::exception_ptr first_error;
+
+    auto worker = [&]() {
+        try {
+            Store store(cfg.data_dir);
+            while (!(stop && stop->load())) {
+                std::optional<JobRow> job = store.claim_job();
+                if (!job) break;
+                auto t0 = std::chrono::steady_clock::now();
+                JobRow done = process_job(store, *job, cfg);
+                JobEvent ev{done, std::chrono::duration<double>(
+                                      std::chrono::steady_clock::now() - t0)
+                                      .count()};
+                std::lock_guard<std::mutex> lock(mu);
+                ++processed;
+                if (on_done) on_done(ev);
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mu);
+            if (!first_error) first_error = std::current_exception();
+        }
+    };
+
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n_workers; ++i) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    if (first_error) std::rethrow_exception(first_error);
+    return processed;
+}
+
+}  // namespace ragd

@@ -190,6 +190,23 @@ private:
     sqlite3* db_ = nullptr;
 };
 
+// An exclusive advisory lock (flock) on DATA_DIR/lock, held by the process that writes
+// the data directory (ingest, reindex, docs rm, serve). Released on destruction or when
+// the process dies, so a kill -9 never leaves a stale lock.
+class DataDirLock {
+public:
+    // Returns nullptr if another process holds the lock. Throws Error::IO if the lock file
+    // can't be created.
+    static std::unique_ptr<DataDirLock> try_acquire(const std::string& data_dir);
+    ~DataDirLock();
+    DataDirLock(const DataDirLock&) = delete;
+    DataDirLock& operator=(const DataDirLock&) = delete;
+
+private:
+    explicit DataDirLock(int fd) : fd_(fd) {}
+    int fd_;
+};
+
 // Lowercase hex SHA-256 of a byte string.
 std::string sha256_hex(const std::string& bytes);
 
