@@ -1,1 +1,678 @@
-// (being written)
+// api/cli: argument parsing, one function per command, text and JSON output.
+#include "api/cli.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "generate/generate.h"
+#include "index/index.h"
+#include "ingest/ingest.h"
+#include "ingest/store.h"
+#include "retrieve/retrieve.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace ragd {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+// ---------------------------------------------------------------------------------------
+// Arguments
+// ---------------------------------------------------------------------------------------
+
+struct FlagSpec {
+    const char* names;  // space-separated aliases, e.g. "-k --top-k"
+    bool takes_value;
+};
+
+// Parsed command line of one command: flags by their first alias, and positionals.
+struct Args {
+    std::map<std::string, std::string> flags;
+    std::vector<std::string> positional;
+
+    bool has(const std::string& name) const { return flags.count(name) > 0; }
+    std::string get(const std::string& name, const std::string& def = "") const {
+        auto it = flags.find(name);
+        return it == flags.end() ? def : it->second;
+    }
+    int64_t get_int(const std::string& name, int64_t def, int64_t lo, int64_t hi) const {
+        auto it = flags.find(name);
+        if (it == flags.end()) return def;
+        const std::string& v = it->second;
+        char* end = nullptr;
+        errno = 0;
+        long long x = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi)
+            throw Error(Error::Code::InvalidArgument,
+                        name + " must be an integer from " + std::to_string(lo) + " to " +
+                            std::to_string(hi) + ", got '" + v + "'");
+        return x;
+    }
+};
+
+std::vector<std::string> split_names(const char* names) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (const char* p = names;; ++p) {
+        if (*p == ' ' || *p == '\0') {
+            if (!cur.empty()) out.push_back(cur);
+            cur.clear();
+            if (*p == '\0') break;
+        } else {
+            cur += *p;
+        }
+    }
+    return out;
+}
+
+// Parses argv[first..] against the specs. "--flag=value" and "--flag value" both work;
+// "--" ends the flags. Unknown flags are errors.
+Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& specs) {
+    Args args;
+    bool flags_done = false;
+    for (int i = first; i < argc; ++i) {
+        std::string a = argv[i];
+        if (flags_done || a.size() < 2 || a[0] != '-' ||
+            (a.size() > 1 && std::isdigit(static_cast<unsigned char>(a[1])))) {
+            args.positional.push_back(a);
+            continue;
+        }
+        if (a == "--") {
+            flags_done = true;
+            continue;
+        }
+        std::string value;
+        bool has_inline = false;
+        if (size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+            value = a.substr(eq + 1);
+            a = a.substr(0, eq);
+            has_inline = true;
+        }
+        const FlagSpec* spec = nullptr;
+        std::string canonical;
+        for (const FlagSpec& s : specs) {
+            std::vector<std::string> names = split_names(s.names);
+            if (std::find(names.begin(), names.end(), a) != names.end()) {
+                spec = &s;
+                canonical = names[0];
+                break;
+            }
+        }
+        if (!spec) throw Error(Error::Code::InvalidArgument, "unknown option " + a);
+        if (spec->takes_value) {
+            if (!has_inline) {
+                if (i + 1 >= argc)
+                    throw Error(Error::Code::InvalidArgument, a + " needs a value");
+                value = argv[++i];
+            }
+        } else if (has_inline) {
+            throw Error(Error::Code::InvalidArgument, a + " takes no value");
+        }
+        args.flags[canonical] = value;
+    }
+    return args;
+}
+
+std::string join(const std::vector<std::string>& words, const char* sep = " ") {
+    std::string out;
+    for (size_t i = 0; i < words.size(); ++i) {
+        if (i) out += sep;
+        out += words[i];
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Opening the data directory
+// ---------------------------------------------------------------------------------------
+
+Config base_config(const Args& args) {
+    Config cfg;
+    cfg.data_dir = resolve_data_dir(args.get("--data"));
+    return cfg;
+}
+
+// The data directory opened for a command. Writers hold the directory lock for the whole
+// command; readers take it when free, to finish any index catch-up a crash left behind.
+struct Session {
+    Config cfg;
+    std::unique_ptr<DataDirLock> lock;
+    std::unique_ptr<Store> store;
+    std::unique_ptr<Indexes> indexes;
+};
+
+std::unique_ptr<Session> open_session(const Config& cfg, bool write) {
+    if (!write && !fs::exists(cfg.data_dir + "/ragd.db"))
+        throw Error(Error::Code::NotFound, "no ragd data in " + cfg.data_dir +
+                                               " (run `ragd ingest PATH` first, or pass --data)");
+    auto s = std::make_unique<Session>();
+    s->cfg = cfg;
+    s->lock = DataDirLock::try_acquire(cfg.data_dir);
+    if (write && !s->lock)
+        throw Error(Error::Code::Busy, "data directory " + cfg.data_dir +
+                                           " is in use by another ragd process (ingest or "
+                                           "serve); try again when it is done");
+    s->store = std::make_unique<Store>(cfg.data_dir);
+    std::shared_ptr<const Embedder> embedder = make_hashed_embedder();
+    s->indexes = std::make_unique<Indexes>(cfg, embedder);
+    if (s->lock) {
+        // Crash recovery: a job left running by a killed process goes back to the queue,
+        // and the indexes catch up with the store.
+        s->store->requeue_running_jobs();
+        s->indexes->sync(*s->store);
+    }
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// Output helpers
+// ---------------------------------------------------------------------------------------
+
+json hit_json(const Hit& h) {
+    const ChunkRow& c = h.chunk;
+    json j = {{"chunk_id", c.id},
+              {"document_id", c.document_id},
+              {"document", c.document},
+              {"path", c.path},
+              {"collection", c.collection},
+              {"page", c.page_start},
+              {"page_end", c.page_end},
+              {"start", c.start},
+              {"end", c.end},
+              {"score", h.score},
+              {"text", c.text}};
+    if (h.keyword_rank) j["keyword_rank"] = h.keyword_rank;
+    if (h.vector_rank) j["vector_rank"] = h.vector_rank;
+    return j;
+}
+
+json citation_json(const Citation& c) {
+    return {{"number", c.number},       {"chunk_id", c.chunk_id}, {"document_id", c.document_id},
+            {"document", c.document},   {"path", c.path},         {"page", c.page},
+            {"start", c.start},         {"end", c.end},           {"score", c.score},
+            {"text", c.quote}};
+}
+
+json document_json(const DocumentRow& d) {
+    return {{"id", d.id},
+            {"name", d.name},
+            {"path", d.path},
+            {"collection", d.collection},
+            {"kind", d.kind},
+            {"hash", d.hash},
+            {"bytes", d.bytes},
+            {"pages", d.n_pages},
+            {"chunks", d.n_chunks},
+            {"created_at", d.created_at},
+            {"updated_at", d.updated_at}};
+}
+
+void print_json(const json& j) {
+    // Invalid UTF-8 cannot reach here (ingestion repairs it), but never abort on it.
+    std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+std::string page_label(int start, int end) {
+    return end > start ? "pp." + std::to_string(start) + "-" + std::to_string(end)
+                       : "p." + std::to_string(start);
+}
+
+// Collapses whitespace runs (newlines, form feeds) into single spaces for one-line display.
+std::string one_line(const std::string& s, size_t max_bytes) {
+    std::string out;
+    bool space = false;
+    for (char ch : s) {
+        if (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r' || ch == '\f') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += ch;
+    }
+    if (out.size() > max_bytes) {
+        size_t cut = max_bytes;
+        while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+        out = out.substr(0, cut) + "...";
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// ingest
+// ---------------------------------------------------------------------------------------
+
+std::atomic<bool> g_stop{false};
+
+void on_interrupt(int) { g_stop.store(true); }
+
+// Progress on stderr: one redrawn line on a terminal, one line per file otherwise.
+class Progress {
+public:
+    Progress(int total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(2)) {
+        t0_ = std::chrono::steady_clock::now();
+    }
+
+    void job_done(const JobEvent& ev) {
+        const JobRow& j = ev.job;
+        ++done_;
+        if (j.state == "failed") {
+            ++failed_;
+            clear_line();
+            std::fprintf(stderr, "ragd: failed: %s\n", j.error.c_str());
+        } else {
+            if (j.result == "added") ++added_;
+            if (j.result == "replaced") ++replaced_;
+            if (j.result == "unchanged") ++unchanged_;
+            if (j.result != "unchanged") {
+                pages_ += j.pages;
+                chunks_ += j.chunks;
+            }
+        }
+        if (quiet_) return;
+        std::string name = fs::path(j.path).filename().string();
+        if (tty_) {
+            double rate = done_ / std::max(elapsed(), 1e-3);
+            int width = 24;
+            int filled = total_ > 0 ? width * done_ / total_ : width;
+            std::string bar(static_cast<size_t>(filled), '#');
+            bar.resize(static_cast<size_t>(width), '.');
+            std::fprintf(stderr, "\r\033[K[%s] %d/%d files | %" PRId64 " pages | %" PRId64
+                                 " chunks | %.1f files/s | %s",
+                         bar.c_str(), done_, total_, pages_, chunks_, rate,
+                         one_line(name, 40).c_str());
+            drawn_ = true;
+        } else if (j.state == "done") {
+            std::fprintf(stderr, "ragd: [%d/%d] %s %s (%d pages, %d chunks, %.2f s)\n", done_,
+                         total_, j.result.c_str(), j.path.c_str(), j.pages, j.chunks,
+                         ev.seconds);
+        }
+    }
+
+    void clear_line() {
+        if (tty_ && drawn_) std::fprintf(stderr, "\r\033[K");
+        drawn_ = false;
+    }
+    double elapsed() const {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    }
+
+    int total_, done_ = 0, failed_ = 0, added_ = 0, replaced_ = 0, unchanged_ = 0;
+    int64_t pages_ = 0, chunks_ = 0;
+
+private:
+    bool quiet_, tty_, drawn_ = false;
+    std::chrono::steady_clock::time_point t0_;
+};
+
+int cmd_ingest(int argc, char** argv) {
+    Args args = parse_args(argc, argv, 2,
+                           {{"--data", true},
+                            {"--collection -c", true},
+                            {"--workers -j", true},
+                            {"--chunk-tokens", true},
+                            {"--chunk-overlap", true},
+                            {"--quiet -q", false},
+                            {"--json", false}});
+    if (args.positional.empty())
+        throw Error(Error::Code::InvalidArgument, "ingest needs at least one file or folder");
+    Config cfg = base_config(args);
+    cfg.workers = static_cast<int>(args.get_int("--workers", cfg.workers, 1, 64));
+    cfg.chunk_tokens = static_cast<int>(args.get_int("--chunk-tokens", cfg.chunk_tokens, 16, 8192));
+    cfg.chunk_overlap =
+        static_cast<int>(args.get_int("--chunk-overlap", cfg.chunk_overlap, 0, cfg.chunk_tokens / 2 - 1));
+    std::string collection = args.get("--collection");
+
+    // Every named path must exist before anything is queued: a typo changes nothing.
+    std::vector<std::string> missing, skipped;
+    std::vector<std::string> files = expand_paths(args.positional, &missing, &skipped);
+    if (!missing.empty())
+        throw Error(Error::Code::NotFound, missing[0] + ": no such file or directory");
+    if (files.empty())
+        throw Error(Error::Code::InvalidArgument,
+                    "no files found in " + join(args.positional, ", "));
+
+    bool quiet = args.has("--quiet") || args.has("--json");
+    if (!skipped.empty() && !quiet)
+        std::fprintf(stderr, "ragd: skipping %zu file%s with an unsupported extension (e.g. %s)\n",
+                     skipped.size(), skipped.size() == 1 ? "" : "s",
+                     fs::path(skipped[0]).filename().c_str());
+
+    auto session = open_session(cfg, /*write=*/true);
+    Store& store = *session->store;
+    for (const std::string& f : files) store.enqueue_job(f, collection);
+    int total = static_cast<int>(store.counts().jobs_pending);
+
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+
+    Progress progress(total, quiet);
+    run_ingest_workers(cfg, [&](const JobEvent& ev) { progress.job_done(ev); }, &g_stop);
+    progress.clear_line();
+    if (!quiet) std::fprintf(stderr, "ragd: indexing...\n");
+    session->indexes->sync(store);
+    double secs = progress.elapsed();
+    bool interrupted = g_stop.load();
+
+    StoreCounts counts = store.counts();
+    if (args.has("--json")) {
+        print_json({{"files", progress.done_},
+                    {"added", progress.added_},
+                    {"replaced", progress.replaced_},
+                    {"unchanged", progress.unchanged_},
+                    {"failed", progress.failed_},
+                    {"pages", progress.pages_},
+                    {"chunks", progress.chunks_},
+                    {"seconds", secs},
+                    {"interrupted", interrupted},
+                    {"documents_total", counts.documents},
+                    {"chunks_total", counts.chunks}});
+    } else {
+        std::printf(
+            "Ingested %d file%s: %d added, %d replaced, %d unchanged, %d failed; %" PRId64
+            " pages, %" PRId64 " chunks in %.2f s (%.1f pages/s). Store: %" PRId64
+            " documents, %" PRId64 " chunks.\n",
+            progress.done_, progress.done_ == 1 ? "" : "s", progress.added_, progress.replaced_,
+            progress.unchanged_, progress.failed_, progress.pages_, progress.chunks_, secs,
+            progress.pages_ / std::max(secs, 1e-3), counts.documents, counts.chunks);
+        if (interrupted)
+            std::printf("Interrupted: %" PRId64
+                        " files are still queued and will be ingested by the next `ragd "
+                        "ingest`.\n",
+                        counts.jobs_pending);
+    }
+    if (interrupted) return 130;
+    return progress.failed_ > 0 ? kExitFailed : kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------
+// search / ask
+// ---------------------------------------------------------------------------------------
+
+const std::vector<FlagSpec> kSearchFlags = {{"--data", true},  {"--mode", true},
+                                            {"-k --top-k", true}, {"--json", false},
+                                            {"--collection -c", true}, {"--document", true}};
+
+SearchRequest search_request(const Args& args, const std::string& what) {
+    SearchRequest req;
+    req.query = join(args.positional);
+    if (req.query.find_first_not_of(" \t\r\n") == std::string::npos)
+        throw Error(Error::Code::InvalidArgument, what + " needs a query");
+    req.k = static_cast<int>(args.get_int("-k", 5, 1, 1000));
+    req.mode = parse_search_mode(args.get("--mode", "hybrid"));
+    req.filter.collection = args.get("--collection");
+    req.filter.document_id = args.get_int("--document", 0, 0, INT64_MAX);
+    return req;
+}
+
+int cmd_search(int argc, char** argv) {
+    Args args = parse_args(argc, argv, 2, kSearchFlags);
+    SearchRequest req = search_request(args, "search");
+    Config cfg = base_config(args);
+    auto session = open_session(cfg, /*write=*/false);
+    std::vector<Hit> hits = search(*session->indexes, *session->store, req, cfg);
+    if (args.has("--json")) {
+        json arr = json::array();
+        for (const Hit& h : hits) arr.push_back(hit_json(h));
+        print_json(arr);
+        return kExitOk;
+    }
+    if (hits.empty()) {
+        std::printf("No results.\n");
+        return kExitOk;
+    }
+    for (size_t i = 0; i < hits.size(); ++i) {
+        const ChunkRow& c = hits[i].chunk;
+        std::printf("%zu. %s %s, bytes %" PRId64 "-%" PRId64 "  (score %.4f)\n   %s\n", i + 1,
+                    c.document.c_str(), page_label(c.page_start, c.page_end).c_str(), c.start,
+                    c.end, hits[i].score, one_line(c.text, 300).c_str());
+    }
+    return kExitOk;
+}
+
+int cmd_ask(int argc, char** argv) {
+    std::vector<FlagSpec> flags = kSearchFlags;
+    flags.push_back({"-m --model", true});
+    Args args = parse_args(argc, argv, 2, flags);
+    if (args.has("-m"))
+        throw Error(Error::Code::Unsupported,
+                    "answering with a language model (-m) is not available yet; without -m, "
+                    "ragd answers extractively from the documents");
+    SearchRequest req = search_request(args, "ask");
+    Config cfg = base_config(args);
+    auto session = open_session(cfg, /*write=*/false);
+    std::vector<Hit> hits = search(*session->indexes, *session->store, req, cfg);
+    std::vector<Passage> passages = assemble_context(hits, cfg.context_tokens);
+    Answer answer = extractive_answer(req.query, passages);
+    if (args.has("--json")) {
+        json cites = json::array();
+        for (const Citation& c : answer.citations) cites.push_back(citation_json(c));
+        print_json({{"answer", answer.text}, {"citations", cites}, {"mode", "extractive"}});
+        return kExitOk;
+    }
+    std::printf("%s\n", answer.text.c_str());
+    if (!answer.citations.empty()) {
+        std::printf("\nSources:\n");
+        for (const Citation& c : answer.citations)
+            std::printf("[%d] %s p.%d, bytes %" PRId64 "-%" PRId64 "\n    \"%s\"\n", c.number,
+                        c.document.c_str(), c.page, c.start, c.end,
+                        one_line(c.quote, 400).c_str());
+    }
+    return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------
+// docs / stats / reindex
+// ---------------------------------------------------------------------------------------
+
+int cmd_docs_rm(int argc, char** argv) {
+    Args args = parse_args(argc, argv, 3, {{"--data", true}, {"--json", false}});
+    if (args.positional.empty())
+        throw Error(Error::Code::InvalidArgument, "docs rm needs a document id or path");
+    Config cfg = base_config(args);
+    auto session = open_session(cfg, /*write=*/true);
+    Store& store = *session->store;
+    // Resolve every argument before removing anything: one bad name changes nothing.
+    std::vector<DocumentRow> targets;
+    for (const std::string& a : args.positional) {
+        std::optional<DocumentRow> d;
+        bool numeric = !a.empty() && std::all_of(a.begin(), a.end(), [](unsigned char c) {
+            return std::isdigit(c);
+        });
+        if (numeric && a.size() < 19) d = store.document(std::stoll(a));
+        if (!d) {
+            std::error_code ec;
+            fs::path abs = fs::weakly_canonical(fs::absolute(a, ec), ec);
+            d = store.document_by_path(abs.string());
+        }
+        if (!d) throw Error(Error::Code::NotFound, "no document with id or path " + a);
+        targets.push_back(*d);
+    }
+    for (const DocumentRow& d : targets) store.remove_document(d.id);
+    session->indexes->sync(store);
+    for (const DocumentRow& d : targets)
+        std::printf("Removed document %" PRId64 " (%s, %" PRId64 " chunks)\n", d.id,
+                    d.path.c_str(), d.n_chunks);
+    return kExitOk;
+}
+
+int cmd_docs(int argc, char** argv) {
+    if (argc >= 3 && std::string(argv[2]) == "rm") return cmd_docs_rm(argc, argv);
+    Args args = parse_args(argc, argv, 2, {{"--data", true}, {"--json", false}});
+    if (!args.positional.empty())
+        throw Error(Error::Code::InvalidArgument,
+                    "unexpected argument " + args.positional[0] + " (did you mean `docs rm`?)");
+    Config cfg = base_config(args);
+    auto session = open_session(cfg, /*write=*/false);
+    std::vector<DocumentRow> docs = session->store->documents();
+    if (args.has("--json")) {
+        json arr = json::array();
+        for (const DocumentRow& d : docs) arr.push_back(document_json(d));
+        print_json(arr);
+        return kExitOk;
+    }
+    if (docs.empty()) {
+        std::printf("No documents.\n");
+        return kExitOk;
+    }
+    std::printf("%6s  %-8s  %5s  %6s  %-12s  %s\n", "ID", "KIND", "PAGES", "CHUNKS",
+                "COLLECTION", "PATH");
+    for (const DocumentRow& d : docs)
+        std::printf("%6" PRId64 "  %-8s  %5d  %6" PRId64 "  %-12s  %s\n", d.id, d.kind.c_str(),
+                    d.n_pages, d.n_chunks, d.collection.empty() ? "-" : d.collection.c_str(),
+                    d.path.c_str());
+    return kExitOk;
+}
+
+int cmd_stats(int argc, char** argv) {
+    Args args = parse_args(argc, argv, 2, {{"--data", true}, {"--json", false}});
+    Config cfg = base_config(args);
+    auto session = open_session(cfg, /*write=*/false);
+    StoreCounts c = session->store->counts();
+    int64_t keyword_docs = session->indexes->keyword_docs();
+    int64_t vectors = session->indexes->vectors();
+    if (args.has("--json")) {
+        print_json({{"documents", c.documents},
+                    {"pages", c.pages},
+                    {"chunks", c.chunks},
+                    {"keyword_docs", keyword_docs},
+                    {"vectors", vectors},
+                    {"jobs_pending", c.jobs_pending + c.jobs_running},
+                    {"jobs_failed", c.jobs_failed},
+                    {"jobs_done", c.jobs_done},
+                    {"embedder", session->indexes->embedder().name()},
+                    {"data_dir", cfg.data_dir}});
+        return kExitOk;
+    }
+    std::printf("data directory  %s\n", cfg.data_dir.c_str());
+    std::printf("documents       %" PRId64 "\n", c.documents);
+    std::printf("pages           %" PRId64 "\n", c.pages);
+    std::printf("chunks          %" PRId64 "\n", c.chunks);
+    std::printf("keyword docs    %" PRId64 "  (Xapian)\n", keyword_docs);
+    std::printf("vectors         %" PRId64 "  (FAISS, %s)\n", vectors,
+                session->indexes->embedder().name().c_str());
+    std::printf("jobs            %" PRId64 " pending, %" PRId64 " failed, %" PRId64 " done\n",
+                c.jobs_pending + c.jobs_running, c.jobs_failed, c.jobs_done);
+    return kExitOk;
+}
+
+int cmd_reindex(int argc, char** argv) {
+    Args args = parse_args(argc, argv, 2, {{"--data", true}});
+    Config cfg = base_config(args);
+    if (!fs::exists(cfg.data_dir + "/ragd.db"))
+        throw Error(Error::Code::NotFound, "no ragd data in " + cfg.data_dir);
+    auto session = open_session(cfg, /*write=*/true);
+    auto t0 = std::chrono::steady_clock::now();
+    session->indexes->rebuild(*session->store);
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("Rebuilt the indexes from %" PRId64 " chunks in %.2f s: %" PRId64
+                " keyword docs, %" PRId64 " vectors.\n",
+                session->store->counts().chunks, secs, session->indexes->keyword_docs(),
+                session->indexes->vectors());
+    return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------
+// dispatch
+// ---------------------------------------------------------------------------------------
+
+const char* kUsage = R"(ragd: ask questions about your documents, locally.
+
+Usage:
+  ragd ingest  [--data DIR] [--collection C] [--workers N] PATH...   add files or folders
+  ragd search  [--data DIR] [--mode hybrid|keyword|vector] [-k N] [--json] QUERY
+  ragd ask     [--data DIR] [-k N] [--json] QUESTION                answer with citations
+  ragd docs    [--data DIR] [--json]                                 list documents
+  ragd docs rm [--data DIR] ID|PATH...                               delete documents
+  ragd stats   [--data DIR] [--json]                                 counts per store
+  ragd reindex [--data DIR]                                          rebuild Xapian and FAISS
+
+Search and ask also take --collection C and --document ID filters.
+Ingest also takes --chunk-tokens N (default 200) and --chunk-overlap N (default 40).
+The data directory is --data DIR, else $RAGD_DATA, else ./ragd-data.
+Not yet available: serve, run, tokenize, embed, bench, extract, ask -m MODEL.
+)";
+
+struct Command {
+    const char* name;
+    int (*fn)(int, char**);
+};
+
+const Command kCommands[] = {
+    {"ingest", cmd_ingest}, {"search", cmd_search}, {"ask", cmd_ask},         {"docs", cmd_docs},
+    {"stats", cmd_stats},   {"reindex", cmd_reindex},
+};
+
+const char* const kPlanned[] = {"serve", "run", "tokenize", "embed", "bench", "extract"};
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+    if (argc < 2) {
+        std::fputs(kUsage, stderr);
+        return kExitUsage;
+    }
+    std::string name = argv[1];
+    if (name == "help" || name == "--help" || name == "-h") {
+        std::fputs(kUsage, stdout);
+        return kExitOk;
+    }
+    if (name == "version" || name == "--version") {
+        std::printf("ragd 0.1.0\n");
+        return kExitOk;
+    }
+    for (int i = 2; i < argc; ++i) {
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+            std::fputs(kUsage, stdout);
+            return kExitOk;
+        }
+    }
+    try {
+        for (const Command& c : kCommands)
+            if (name == c.name) return c.fn(argc, argv);
+        for (const char* p : kPlanned)
+            if (name == p)
+                throw Error(Error::Code::Unsupported,
+                            "`ragd " + name + "` is not available in this version yet");
+        throw Error(Error::Code::InvalidArgument,
+                    "unknown command '" + name + "' (see `ragd help`)");
+    } catch (const Error& e) {
+        std::fprintf(stderr, "ragd: error: %s\n", e.what());
+        switch (e.code()) {
+            case Error::Code::InvalidArgument:
+            case Error::Code::Unsupported:
+            case Error::Code::NotFound:
+                return kExitUsage;
+            default:
+                return kExitFailed;
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ragd: error: %s\n", e.what());
+        return kExitFailed;
+    }
+}
+
+}  // namespace ragd

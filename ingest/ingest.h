@@ -71,10 +71,16 @@ struct IngestOptions {
     bool recursive = true;
 };
 
-// Expands files and folders (recursively) into absolute regular-file paths, sorted, skipping
-// hidden files and folders. Paths that do not exist are returned in *missing.
+// Expands files and folders (recursively) into absolute file paths, sorted. In folders,
+// hidden entries are skipped, and so are files whose extension is neither a supported one
+// (.pdf .txt .text .md .markdown) nor absent (LICENSE, NOTES are sniffed); those are
+// returned in *skipped. Files named explicitly are always taken. Paths that do not exist
+// are returned in *missing.
 std::vector<std::string> expand_paths(const std::vector<std::string>& paths,
-                                      std::vector<std::string>* missing);
+                                      std::vector<std::string>* missing,
+                                      std::vector<std::string>* skipped = nullptr);
+// True for the extensions ingestion reads without sniffing.
+bool is_supported_extension(const std::string& path);
 
 // Runs cfg.workers threads that claim pending jobs from the store in DATA_DIR until none
 // is left (or stop becomes true), parse, chunk and store each document. Each worker owns

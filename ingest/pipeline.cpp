@@ -71,8 +71,15 @@ std::string read_input_file(const std::string& path, const Config& cfg) {
     return bytes;
 }
 
+bool is_supported_extension(const std::string& path) {
+    std::string ext = lowercase_extension(path);
+    return ext == ".pdf" || ext == ".txt" || ext == ".text" || ext == ".md" ||
+           ext == ".markdown";
+}
+
 std::vector<std::string> expand_paths(const std::vector<std::string>& paths,
-                                      std::vector<std::string>* missing) {
+                                      std::vector<std::string>* missing,
+                                      std::vector<std::string>* skipped) {
     std::vector<std::string> files;
     for (const std::string& p : paths) {
         std::error_code ec;
@@ -90,7 +97,13 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths,
                     if (it->is_directory(ec)) it.disable_recursion_pending();
                     continue;
                 }
-                if (it->is_regular_file(ec)) files.push_back(it->path().string());
+                if (!it->is_regular_file(ec)) continue;
+                std::string file = it->path().string();
+                if (it->path().has_extension() && !is_supported_extension(file)) {
+                    if (skipped) skipped->push_back(file);
+                    continue;
+                }
+                files.push_back(file);
             }
         } else {
             // Named explicitly: taken even if hidden or not regular, so its job can say why

@@ -92,4 +92,31 @@ RunResult run_ragd(const std::vector<std::string>& args) {
     return r;
 }
 
+int spawn_ragd(const std::vector<std::string>& args) {
+    std::string bin = ragd_binary();
+    std::vector<std::string> copy = args;
+    std::vector<char*> argv;
+    argv.push_back(bin.data());
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        unsetenv("RAGD_DATA");
+        execv(bin.c_str(), argv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+int wait_ragd(int pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 }  // namespace ragd::test

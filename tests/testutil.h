@@ -34,4 +34,9 @@ struct RunResult {
 // Runs `ragd ARGS...` with RAGD_DATA unset; captures stdout and stderr.
 RunResult run_ragd(const std::vector<std::string>& args);
 
+// Starts `ragd ARGS...` in the background, output discarded; returns its pid.
+int spawn_ragd(const std::vector<std::string>& args);
+// Waits for a child started by spawn_ragd; returns its exit code, -1 if killed by a signal.
+int wait_ragd(int pid);
+
 }  // namespace ragd::test

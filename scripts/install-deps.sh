@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what ragd needs to build and test on Debian 12 (bookworm). Idempotent.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+    build-essential cmake pkg-config
+    libsqlite3-dev libxapian-dev libfaiss-dev libcpprest-dev libssl-dev
+    nlohmann-json3-dev libpoppler-cpp-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "ragd: installing ${missing[*]}" >&2
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
