@@ -1,12 +1,7 @@
 // pipeline: the job queue workers. A job is one file: read, hash, parse, chunk, store.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <mutex>
@@ -33,43 +28,6 @@ std::string lowercase_extension(const std::string& path) {
 }
 
 }  // namespace
-
-std::string read_input_file(const std::string& path, const Config& cfg) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        int err = errno;
-        if (err == ENOENT || err == ENOTDIR)
-            throw Error(Error::Code::NotFound, path + ": no such file");
-        throw Error(Error::Code::IO, path + ": cannot open: " + std::strerror(err));
-    }
-    struct FdCloser {
-        int fd;
-        ~FdCloser() { ::close(fd); }
-    } closer{fd};
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        throw Error(Error::Code::IO, path + ": cannot stat: " + std::strerror(errno));
-    if (S_ISDIR(st.st_mode)) throw Error(Error::Code::InvalidArgument, path + ": is a directory");
-    if (!S_ISREG(st.st_mode))
-        throw Error(Error::Code::InvalidArgument, path + ": not a regular file");
-    if (st.st_size == 0) throw Error(Error::Code::InvalidArgument, path + ": empty file");
-    if (st.st_size > cfg.max_file_bytes)
-        throw Error(Error::Code::InvalidArgument,
-                    path + ": file too large (" + std::to_string(st.st_size) + " bytes, limit " +
-                        std::to_string(cfg.max_file_bytes) + ")");
-    std::string bytes(static_cast<size_t>(st.st_size), '\0');
-    size_t got = 0;
-    while (got < bytes.size()) {
-        ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw Error(Error::Code::IO, path + ": read failed: " + std::strerror(errno));
-        if (n == 0) break;  // the file shrank while we read it
-        got += static_cast<size_t>(n);
-    }
-    bytes.resize(got);
-    if (bytes.empty()) throw Error(Error::Code::InvalidArgument, path + ": empty file");
-    return bytes;
-}
 
 bool is_supported_extension(const std::string& path) {
     std::string ext = lowercase_extension(path);
@@ -147,7 +105,7 @@ JobRow process_job(Store& store, const JobRow& job, const Config& cfg) {
     try {
         // PDFs are parsed from the file by the isolated child; the rest from the bytes read.
         parsed = lowercase_extension(job.path) == ".pdf" ? parse_file(job.path, cfg)
-                                                         : parse_bytes(doc.name, bytes, cfg);
+                                                         : parse_bytes(job.path, bytes, cfg);
         bytes.clear();
         bytes.shrink_to_fit();
         chunks = chunk_document(parsed.pages, cfg.chunk_tokens, cfg.chunk_overlap);
