@@ -16,7 +16,8 @@
 //
 // Errors: Xapian and FAISS exceptions are caught here and rethrown as ragd::Error.
 // Threads: one writer per data directory (the caller holds the directory lock); readers
-// may search concurrently with each other.
+// may search concurrently with each other, and with sync() on the same Indexes (each
+// index locks itself; a search sees the state before or after each applied batch).
 #pragma once
 
 #include <cstdint>
