@@ -63,9 +63,9 @@ struct Args {
         errno = 0;
         long long x = std::strtoll(v.c_str(), &end, 10);
         if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi)
-            throw Error(Error::Code::InvalidArgument,
-                        name + " must be an integer from " + std::to_string(lo) + " to " +
-                            std::to_string(hi) + ", got '" + v + "'");
+            throw Error(Error::Code::InvalidArgument, name + " must be an integer from " +
+                                                          std::to_string(lo) + " to " +
+                                                          std::to_string(hi) + ", got '" + v + "'");
         return x;
     }
 };
@@ -121,8 +121,7 @@ Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& s
         if (!spec) throw Error(Error::Code::InvalidArgument, "unknown option " + a);
         if (spec->takes_value) {
             if (!has_inline) {
-                if (i + 1 >= argc)
-                    throw Error(Error::Code::InvalidArgument, a + " needs a value");
+                if (i + 1 >= argc) throw Error(Error::Code::InvalidArgument, a + " needs a value");
                 value = argv[++i];
             }
         } else if (has_inline) {
@@ -207,9 +206,9 @@ json hit_json(const Hit& h) {
 }
 
 json citation_json(const Citation& c) {
-    return {{"number", c.number},       {"chunk_id", c.chunk_id}, {"document_id", c.document_id},
-            {"document", c.document},   {"path", c.path},         {"page", c.page},
-            {"start", c.start},         {"end", c.end},           {"score", c.score},
+    return {{"number", c.number},     {"chunk_id", c.chunk_id}, {"document_id", c.document_id},
+            {"document", c.document}, {"path", c.path},         {"page", c.page},
+            {"start", c.start},       {"end", c.end},           {"score", c.score},
             {"text", c.quote}};
 }
 
@@ -264,11 +263,13 @@ std::string one_line(const std::string& s, size_t max_bytes) {
 
 std::atomic<bool> g_stop{false};
 
-void on_interrupt(int) { g_stop.store(true); }
+void on_interrupt(int) {
+    g_stop.store(true);
+}
 
 // Progress on stderr: one redrawn line on a terminal, one line per file otherwise.
 class Progress {
-public:
+  public:
     Progress(int total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(2)) {
         t0_ = std::chrono::steady_clock::now();
     }
@@ -297,15 +298,15 @@ public:
             int filled = total_ > 0 ? width * done_ / total_ : width;
             std::string bar(static_cast<size_t>(filled), '#');
             bar.resize(static_cast<size_t>(width), '.');
-            std::fprintf(stderr, "\r\033[K[%s] %d/%d files | %" PRId64 " pages | %" PRId64
-                                 " chunks | %.1f files/s | %s",
+            std::fprintf(stderr,
+                         "\r\033[K[%s] %d/%d files | %" PRId64 " pages | %" PRId64
+                         " chunks | %.1f files/s | %s",
                          bar.c_str(), done_, total_, pages_, chunks_, rate,
                          one_line(name, 40).c_str());
             drawn_ = true;
         } else if (j.state == "done") {
             std::fprintf(stderr, "ragd: [%d/%d] %s %s (%d pages, %d chunks, %.2f s)\n", done_,
-                         total_, j.result.c_str(), j.path.c_str(), j.pages, j.chunks,
-                         ev.seconds);
+                         total_, j.result.c_str(), j.path.c_str(), j.pages, j.chunks, ev.seconds);
         }
     }
 
@@ -320,7 +321,7 @@ public:
     int total_, done_ = 0, failed_ = 0, added_ = 0, replaced_ = 0, unchanged_ = 0;
     int64_t pages_ = 0, chunks_ = 0;
 
-private:
+  private:
     bool quiet_, tty_, drawn_ = false;
     std::chrono::steady_clock::time_point t0_;
 };
@@ -339,8 +340,8 @@ int cmd_ingest(int argc, char** argv) {
     Config cfg = base_config(args);
     cfg.workers = static_cast<int>(args.get_int("--workers", cfg.workers, 1, 64));
     cfg.chunk_tokens = static_cast<int>(args.get_int("--chunk-tokens", cfg.chunk_tokens, 16, 8192));
-    cfg.chunk_overlap =
-        static_cast<int>(args.get_int("--chunk-overlap", cfg.chunk_overlap, 0, cfg.chunk_tokens / 2 - 1));
+    cfg.chunk_overlap = static_cast<int>(
+        args.get_int("--chunk-overlap", cfg.chunk_overlap, 0, cfg.chunk_tokens / 2 - 1));
     std::string collection = args.get("--collection");
 
     // Every named path must exist before anything is queued: a typo changes nothing.
@@ -369,7 +370,8 @@ int cmd_ingest(int argc, char** argv) {
     sigaction(SIGTERM, &sa, nullptr);
 
     Progress progress(total, quiet);
-    run_ingest_workers(cfg, [&](const JobEvent& ev) { progress.job_done(ev); }, &g_stop);
+    run_ingest_workers(
+        cfg, [&](const JobEvent& ev) { progress.job_done(ev); }, &g_stop);
     progress.clear_line();
     if (!quiet) std::fprintf(stderr, "ragd: indexing...\n");
     session->indexes->sync(store);
@@ -390,13 +392,13 @@ int cmd_ingest(int argc, char** argv) {
                     {"documents_total", counts.documents},
                     {"chunks_total", counts.chunks}});
     } else {
-        std::printf(
-            "Ingested %d file%s: %d added, %d replaced, %d unchanged, %d failed; %" PRId64
-            " pages, %" PRId64 " chunks in %.2f s (%.1f pages/s). Store: %" PRId64
-            " documents, %" PRId64 " chunks.\n",
-            progress.done_, progress.done_ == 1 ? "" : "s", progress.added_, progress.replaced_,
-            progress.unchanged_, progress.failed_, progress.pages_, progress.chunks_, secs,
-            progress.pages_ / std::max(secs, 1e-3), counts.documents, counts.chunks);
+        std::printf("Ingested %d file%s: %d added, %d replaced, %d unchanged, %d failed; %" PRId64
+                    " pages, %" PRId64 " chunks in %.2f s (%.1f pages/s). Store: %" PRId64
+                    " documents, %" PRId64 " chunks.\n",
+                    progress.done_, progress.done_ == 1 ? "" : "s", progress.added_,
+                    progress.replaced_, progress.unchanged_, progress.failed_, progress.pages_,
+                    progress.chunks_, secs, progress.pages_ / std::max(secs, 1e-3),
+                    counts.documents, counts.chunks);
         if (interrupted)
             std::printf("Interrupted: %" PRId64
                         " files are still queued and will be ingested by the next `ragd "
@@ -411,8 +413,8 @@ int cmd_ingest(int argc, char** argv) {
 // search / ask
 // ---------------------------------------------------------------------------------------
 
-const std::vector<FlagSpec> kSearchFlags = {{"--data", true},  {"--mode", true},
-                                            {"-k --top-k", true}, {"--json", false},
+const std::vector<FlagSpec> kSearchFlags = {{"--data", true},          {"--mode", true},
+                                            {"-k --top-k", true},      {"--json", false},
                                             {"--collection -c", true}, {"--document", true}};
 
 SearchRequest search_request(const Args& args, const std::string& what) {
@@ -477,8 +479,7 @@ int cmd_ask(int argc, char** argv) {
         std::printf("\nSources:\n");
         for (const Citation& c : answer.citations)
             std::printf("[%d] %s p.%d, bytes %" PRId64 "-%" PRId64 "\n    \"%s\"\n", c.number,
-                        c.document.c_str(), c.page, c.start, c.end,
-                        one_line(c.quote, 400).c_str());
+                        c.document.c_str(), c.page, c.start, c.end, one_line(c.quote, 400).c_str());
     }
     return kExitOk;
 }
@@ -498,9 +499,8 @@ int cmd_docs_rm(int argc, char** argv) {
     std::vector<DocumentRow> targets;
     for (const std::string& a : args.positional) {
         std::optional<DocumentRow> d;
-        bool numeric = !a.empty() && std::all_of(a.begin(), a.end(), [](unsigned char c) {
-            return std::isdigit(c);
-        });
+        bool numeric = !a.empty() && std::all_of(a.begin(), a.end(),
+                                                 [](unsigned char c) { return std::isdigit(c); });
         if (numeric && a.size() < 19) d = store.document(std::stoll(a));
         if (!d) {
             std::error_code ec;
@@ -513,8 +513,8 @@ int cmd_docs_rm(int argc, char** argv) {
     for (const DocumentRow& d : targets) store.remove_document(d.id);
     session->indexes->sync(store);
     for (const DocumentRow& d : targets)
-        std::printf("Removed document %" PRId64 " (%s, %" PRId64 " chunks)\n", d.id,
-                    d.path.c_str(), d.n_chunks);
+        std::printf("Removed document %" PRId64 " (%s, %" PRId64 " chunks)\n", d.id, d.path.c_str(),
+                    d.n_chunks);
     return kExitOk;
 }
 
@@ -537,8 +537,8 @@ int cmd_docs(int argc, char** argv) {
         std::printf("No documents.\n");
         return kExitOk;
     }
-    std::printf("%6s  %-8s  %5s  %6s  %-12s  %s\n", "ID", "KIND", "PAGES", "CHUNKS",
-                "COLLECTION", "PATH");
+    std::printf("%6s  %-8s  %5s  %6s  %-12s  %s\n", "ID", "KIND", "PAGES", "CHUNKS", "COLLECTION",
+                "PATH");
     for (const DocumentRow& d : docs)
         std::printf("%6" PRId64 "  %-8s  %5d  %6" PRId64 "  %-12s  %s\n", d.id, d.kind.c_str(),
                     d.n_pages, d.n_chunks, d.collection.empty() ? "-" : d.collection.c_str(),
@@ -586,8 +586,7 @@ int cmd_reindex(int argc, char** argv) {
     auto session = open_session(cfg, /*write=*/true);
     auto t0 = std::chrono::steady_clock::now();
     session->indexes->rebuild(*session->store);
-    double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("Rebuilt the indexes from %" PRId64 " chunks in %.2f s: %" PRId64
                 " keyword docs, %" PRId64 " vectors.\n",
                 session->store->counts().chunks, secs, session->indexes->keyword_docs(),
@@ -622,8 +621,8 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"ingest", cmd_ingest}, {"search", cmd_search}, {"ask", cmd_ask},         {"docs", cmd_docs},
-    {"stats", cmd_stats},   {"reindex", cmd_reindex},
+    {"ingest", cmd_ingest}, {"search", cmd_search}, {"ask", cmd_ask},
+    {"docs", cmd_docs},     {"stats", cmd_stats},   {"reindex", cmd_reindex},
 };
 
 const char* const kPlanned[] = {"serve", "run", "tokenize", "embed", "bench", "extract"};

@@ -13,7 +13,7 @@
 namespace ragd {
 
 class Error : public std::runtime_error {
-public:
+  public:
     enum class Code {
         InvalidArgument,  // bad user input: flags, queries, request bodies
         NotFound,         // a file, document, job or chunk that does not exist
@@ -26,7 +26,7 @@ public:
     Error(Code code, const std::string& message) : std::runtime_error(message), code_(code) {}
     Code code() const { return code_; }
 
-private:
+  private:
     Code code_;
 };
 
@@ -35,19 +35,19 @@ struct Config {
     std::string data_dir;  // resolved by resolve_data_dir()
 
     // ingest
-    int workers = 2;                           // parallel ingestion jobs
-    int chunk_tokens = 200;                    // target chunk size, in (approximate) tokens
-    int chunk_overlap = 40;                    // tokens repeated between neighbouring chunks
-    int64_t max_file_bytes = 256ll << 20;      // larger files fail their job
-    int pdf_timeout_s = 120;                   // wall-clock limit of one PDF parse
-    int64_t pdf_memory_bytes = 2048ll << 20;   // address-space limit of the PDF child
+    int workers = 2;                                // parallel ingestion jobs
+    int chunk_tokens = 200;                         // target chunk size, in (approximate) tokens
+    int chunk_overlap = 40;                         // tokens repeated between neighbouring chunks
+    int64_t max_file_bytes = 256ll << 20;           // larger files fail their job
+    int pdf_timeout_s = 120;                        // wall-clock limit of one PDF parse
+    int64_t pdf_memory_bytes = 2048ll << 20;        // address-space limit of the PDF child
     std::string pdf_worker_exe = "/proc/self/exe";  // binary that implements __pdf-worker
 
     // retrieve
-    int rrf_k = 60;                 // reciprocal rank fusion constant
-    int candidates = 50;            // hits taken from each retriever before fusion
-    int context_tokens = 2048;      // budget for numbered passages handed to generation
-    int hnsw_ef_search = 64;        // FAISS HNSW search breadth
+    int rrf_k = 60;             // reciprocal rank fusion constant
+    int candidates = 50;        // hits taken from each retriever before fusion
+    int context_tokens = 2048;  // budget for numbered passages handed to generation
+    int hnsw_ef_search = 64;    // FAISS HNSW search breadth
 };
 
 // The data directory contract: --data DIR, else $RAGD_DATA, else ./ragd-data.
@@ -57,6 +57,8 @@ std::string resolve_data_dir(const std::string& flag_value);
 // runs count one each, long words count one per 6 bytes. Used for chunk sizes and context
 // budgets until an embedding model supplies its own tokenizer.
 int approx_tokens(const char* text, size_t len);
-inline int approx_tokens(const std::string& s) { return approx_tokens(s.data(), s.size()); }
+inline int approx_tokens(const std::string& s) {
+    return approx_tokens(s.data(), s.size());
+}
 
 }  // namespace ragd

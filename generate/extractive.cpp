@@ -26,42 +26,29 @@ namespace {
 
 const char kNotFound[] = "No answer found in the indexed documents.";
 
-// Short enough to skip, common enough to match everything. Lowercase, before stemming.
-const std::unordered_set<std::string>& stop_words() {
+// Words that say what kind of answer is wanted, not what it is about; on top of the shared
+// stop list (is_stop_word). Lowercase, before stemming.
+bool is_question_word(const std::string& w) {
     static const std::unordered_set<std::string> words = {
-        "a",          "about",   "above",  "after",  "again", "against", "all",     "also",
-        "am",         "an",      "and",    "any",    "are",   "as",      "at",      "be",
-        "because",    "been",    "before", "being",  "below", "between", "both",    "but",
-        "by",         "can",     "could",  "did",    "do",    "does",    "doing",   "down",
-        "during",     "each",    "either", "few",    "for",   "from",    "further", "had",
-        "has",        "have",    "having", "he",     "her",   "here",    "hers",    "herself",
-        "him",        "himself", "his",    "how",    "i",     "if",      "in",      "into",
-        "is",         "it",      "its",    "itself", "just",  "me",      "more",    "most",
-        "my",         "myself",  "no",     "nor",    "not",   "now",     "of",      "off",
-        "on",         "once",    "only",   "or",     "other", "our",     "ours",    "ourselves",
-        "out",        "over",    "own",    "same",   "she",   "should",  "so",      "some",
-        "such",       "than",    "that",   "the",    "their", "theirs",  "them",    "themselves",
-        "then",       "there",   "these",  "they",   "this",  "those",   "through", "to",
-        "too",        "under",   "until",  "up",     "very",  "was",     "we",      "were",
-        "what",       "when",    "where",  "which",  "while", "who",     "whom",    "whose",
-        "why",        "will",    "with",   "would",  "you",   "your",    "yours",   "yourself",
-        "yourselves", "may",     "might",  "must",   "shall", "please",  "tell",    "explain",
-        "describe",   "s",       "t",      "d",      "ll",    "re",      "ve",      "m",
+        "after",   "again",  "all",   "also",    "because", "before",  "below",   "between",
+        "during",  "either", "few",   "further", "just",    "may",     "might",   "must",
+        "no",      "nor",    "not",   "now",     "off",     "once",    "only",    "out",
+        "over",    "own",    "same",  "shall",   "please",  "tell",    "explain", "describe",
+        "through", "under",  "until", "up",      "down",    "against", "whose",
     };
-    return words;
+    return is_stop_word(w) || words.count(w) > 0;
 }
 
 // Distinct content stems of text[b, e), appended to *out in first-seen order; returns the
 // number of words (stop words included).
 int content_stems(const std::string& text, size_t b, size_t e, Xapian::Stem& stem,
                   std::vector<std::string>* out) {
-    const std::unordered_set<std::string>& stops = stop_words();
     int words = 0;
     std::string word;
     auto flush = [&]() {
         if (word.empty()) return;
         words++;
-        if (!stops.count(word)) {
+        if (!is_question_word(word)) {
             std::string s = stem(word);
             if (!s.empty() && std::find(out->begin(), out->end(), s) == out->end()) {
                 out->push_back(std::move(s));

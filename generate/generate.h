@@ -15,20 +15,20 @@
 namespace ragd {
 
 struct Citation {
-    int number = 0;             // the passage number [n]
+    int number = 0;  // the passage number [n]
     int64_t chunk_id = 0;
     int64_t document_id = 0;
-    std::string document;       // file name
+    std::string document;  // file name
     std::string path;
-    int page = 0;               // page where the quoted span starts
-    int64_t start = 0, end = 0; // byte span in the document text
-    std::string quote;          // document text [start, end)
-    double score = 0;           // relevance of the quote to the question
+    int page = 0;                // page where the quoted span starts
+    int64_t start = 0, end = 0;  // byte span in the document text
+    std::string quote;           // document text [start, end)
+    double score = 0;            // relevance of the quote to the question
 };
 
 struct Answer {
-    std::string text;                // human-readable answer, citing [n]
-    std::vector<Citation> citations; // in the order they appear in text
+    std::string text;                 // human-readable answer, citing [n]
+    std::vector<Citation> citations;  // in the order they appear in text
 };
 
 // Picks up to max_sentences sentences from the passages by overlap with the question's

@@ -1,7 +1,9 @@
-// The built-in embedder "hashed-ngram-v1": no weights, deterministic everywhere.
+// The built-in embedder "hashed-ngram-v2": no weights, deterministic everywhere.
 //
-//   text -> ASCII-lowercase -> words (runs of [a-z0-9] and UTF-8 multibyte bytes)
-//   features: word unigrams (weight 1.0), word bigrams (0.7), character 3..5-grams of
+//   text -> ASCII-lowercase -> words (runs of [a-z0-9] and UTF-8 multibyte bytes), stop
+//             words (is_stop_word) dropped
+//   features: word unigrams (weight 1.0) and bigrams of neighbouring words (0.7), both on
+//             English (Snowball) stems; character 3..5-grams of
 //             "<word>" counted in code points (0.25 each; words over 48 code points get
 //             none: they are hashes, ids or junk)
 //   each feature: 64-bit hash (FNV-1a + a splitmix64 finish, seeded per kind), term
@@ -11,6 +13,8 @@
 //   then L2-normalized; a text with no words embeds to the zero vector.
 //
 // Changing anything here changes every vector: bump the name so indexes get rebuilt.
+#include <xapian.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -68,7 +72,7 @@ class HashedEmbedder : public Embedder {
     explicit HashedEmbedder(int dim) : dim_(dim) {
         for (int tf = 1; tf < kTfTable; ++tf) tf_weight_[tf] = 1.0f + std::log(float(tf));
     }
-    std::string name() const override { return "hashed-ngram-v1"; }
+    std::string name() const override { return "hashed-ngram-v2"; }
     int dim() const override { return dim_; }
 
     void embed(const std::vector<std::string>& texts, float* out) const override {
@@ -79,6 +83,8 @@ class HashedEmbedder : public Embedder {
         std::vector<uint32_t> order;   // occupied slots in first-seen order
         std::vector<uint32_t> cp;      // code point offsets of "<word>"
         std::string gram;              // "<word>"
+        std::string stem;
+        Xapian::Stem stemmer("english");  // per call: a Stem must not be shared by threads
         for (size_t t = 0; t < texts.size(); ++t) {
             const std::string& text = texts[t];
             float* v = out + t * size_t(dim_);
@@ -124,16 +130,25 @@ class HashedEmbedder : public Embedder {
                 ++counts[i];
             };
             uint64_t prev = 0;
+            bool have_prev = false;
             for (size_t w = 0; w < words.size(); ++w) {
                 const char* p = low.data() + words[w].start;
                 size_t n = words[w].len;
-                uint64_t h = hash_bytes(p, n, kSeedWord);
+                // Stop words say little about meaning and would make every text alike;
+                // bigrams join the content words on either side of them.
+                if (is_stop_word(std::string_view(p, n))) continue;
+                // Words and bigrams by stem ("governs", "governing" -> "govern"); the
+                // character n-grams below keep the surface form.
+                stem = stemmer(std::string(p, n));
+                uint64_t h = hash_bytes(stem.data(), stem.size(), kSeedWord);
                 count(with_kind(h, kWord));
-                if (w > 0)
+                if (have_prev)
                     count(with_kind(mix64(prev ^ ((h << 17) | (h >> 47)) ^ kSeedBigram), kBigram));
                 prev = h;
+                have_prev = true;
                 add_char_grams(p, n, &gram, &cp, count);
             }
+            if (order.empty()) continue;  // only stop words: the zero vector
             for (uint32_t i : order) {
                 uint32_t tf = counts[i];
                 float w = kKindWeight[keys[i] & kKindMask] *

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -32,7 +33,7 @@ namespace ragd {
 
 // Text -> fixed-size L2-normalized vector. Implementations must be deterministic.
 class Embedder {
-public:
+  public:
     virtual ~Embedder() = default;
     virtual std::string name() const = 0;  // recorded in the vector index
     virtual int dim() const = 0;
@@ -40,10 +41,11 @@ public:
     virtual void embed(const std::vector<std::string>& texts, float* out) const = 0;
 };
 
-// The default embedder: needs no weights. Features: lowercased word unigrams and bigrams,
-// and character 3- to 5-grams of each word (with boundary marks), each hashed (64-bit) and
-// scattered with pseudo-random signs into `dim` dimensions (a sparse signed random
-// projection), weighted by 1 + log(tf), then L2-normalized. name() = "hashed-ngram-v1".
+// The default embedder: needs no weights. Features: lowercased word unigrams and bigrams
+// (on English stems, stop words dropped), and character 3- to 5-grams of each word (with
+// boundary marks), each hashed (64-bit) and scattered with pseudo-random signs into `dim`
+// dimensions (a sparse signed random projection), weighted by 1 + log(tf), then
+// L2-normalized. name() = "hashed-ngram-v2".
 std::unique_ptr<Embedder> make_hashed_embedder(int dim = 384);
 
 struct KeywordHit {
@@ -62,12 +64,16 @@ struct IndexFilter {
     int64_t document_id = 0;
 };
 
+// True for common English words that carry no meaning for retrieval ("the", "of", "which").
+// WORD is lowercase. Shared by the keyword index, the built-in embedder and answers.
+bool is_stop_word(std::string_view word);
+
 class KeywordIndex;
 class VectorIndex;
 
 // Both derived indexes of one data directory.
 class Indexes {
-public:
+  public:
     // Opens (creating if missing) the indexes of cfg.data_dir for reading and writing.
     // REQUIRES: the caller holds the data directory lock when it will write.
     Indexes(const Config& cfg, std::shared_ptr<const Embedder> embedder);
@@ -88,14 +94,14 @@ public:
     std::vector<KeywordHit> keyword_search(const std::string& query, int k,
                                            const IndexFilter& filter, Store& store);
     // Vector search with the embedder over the same text.
-    std::vector<VectorHit> vector_search(const std::string& query, int k,
-                                         const IndexFilter& filter, Store& store);
+    std::vector<VectorHit> vector_search(const std::string& query, int k, const IndexFilter& filter,
+                                         Store& store);
 
     int64_t keyword_docs();  // documents in Xapian (== live chunks when in sync)
     int64_t vectors();       // live vectors in FAISS (tombstones excluded)
     const Embedder& embedder() const { return *embedder_; }
 
-private:
+  private:
     Config cfg_;
     std::shared_ptr<const Embedder> embedder_;
     std::unique_ptr<KeywordIndex> keyword_;

@@ -23,7 +23,7 @@
 namespace Xapian {
 class Database;
 class WritableDatabase;
-class SimpleStopper;
+class Stopper;
 }  // namespace Xapian
 
 namespace ragd {
@@ -79,7 +79,7 @@ class KeywordIndex {
     std::mutex mu_;  // guards everything below
     std::unique_ptr<Xapian::WritableDatabase> writer_;
     std::unique_ptr<Xapian::Database> reader_;  // only while there is no writer
-    std::unique_ptr<Xapian::SimpleStopper> stopper_;
+    std::unique_ptr<Xapian::Stopper> stopper_;
 };
 
 // ---------------------------------------------------------------------------------------

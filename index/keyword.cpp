@@ -10,24 +10,6 @@
 namespace ragd {
 namespace {
 
-// A common English stop list (Snowball's, trimmed of words that carry meaning in
-// contracts and manuals, such as "not", "no", "against", "before", "after").
-const char* const kStopWords[] = {
-    "a",        "about",      "above",  "am",      "an",     "and",        "any",   "are",
-    "as",       "at",         "be",     "been",    "being",  "both",       "but",   "by",
-    "can",      "could",      "did",    "do",      "does",   "doing",      "each",  "for",
-    "from",     "had",        "has",    "have",    "having", "he",         "her",   "here",
-    "hers",     "herself",    "him",    "himself", "his",    "how",        "i",     "if",
-    "in",       "into",       "is",     "it",      "its",    "itself",     "me",    "more",
-    "most",     "my",         "myself", "of",      "on",     "or",         "other", "our",
-    "ours",     "ourselves",  "she",    "should",  "so",     "some",       "such",  "than",
-    "that",     "the",        "their",  "theirs",  "them",   "themselves", "then",  "there",
-    "these",    "they",       "this",   "those",   "to",     "too",        "very",  "was",
-    "we",       "were",       "what",   "when",    "where",  "which",      "while", "who",
-    "whom",     "why",        "will",   "with",    "would",  "you",        "your",  "yours",
-    "yourself", "yourselves",
-};
-
 constexpr const char* kAppliedSeqKey = "applied_seq";
 constexpr size_t kMaxTermBytes = 240;  // Xapian's limit is 245 bytes per term
 
@@ -51,12 +33,16 @@ std::string id_term(int64_t chunk_id) {
     throw Error(Error::Code::Internal, msg);
 }
 
+// Xapian's view of the shared stop list (is_stop_word).
+class StopList : public Xapian::Stopper {
+  public:
+    bool operator()(const std::string& term) const override { return is_stop_word(term); }
+};
+
 }  // namespace
 
 KeywordIndex::KeywordIndex(std::string dir)
-    : dir_(std::move(dir)),
-      stopper_(
-          std::make_unique<Xapian::SimpleStopper>(std::begin(kStopWords), std::end(kStopWords))) {}
+    : dir_(std::move(dir)), stopper_(std::make_unique<StopList>()) {}
 
 KeywordIndex::~KeywordIndex() {
     // Xapian commits pending documents on close, but applied_seq moves only in commit(),

@@ -62,7 +62,7 @@ std::string join_pages(const std::vector<std::string>& pages);
 
 // One event per finished job, delivered on the worker's thread (serialized by a mutex).
 struct JobEvent {
-    JobRow job;        // state done or failed, with result / error
+    JobRow job;  // state done or failed, with result / error
     double seconds = 0;
 };
 

@@ -31,8 +31,7 @@ std::string lowercase_extension(const std::string& path) {
 
 bool is_supported_extension(const std::string& path) {
     std::string ext = lowercase_extension(path);
-    return ext == ".pdf" || ext == ".txt" || ext == ".text" || ext == ".md" ||
-           ext == ".markdown";
+    return ext == ".pdf" || ext == ".txt" || ext == ".text" || ext == ".md" || ext == ".markdown";
 }
 
 std::vector<std::string> expand_paths(const std::vector<std::string>& paths,
@@ -143,9 +142,9 @@ int run_ingest_workers(const Config& cfg, const std::function<void(const JobEven
                 if (!job) break;
                 auto t0 = std::chrono::steady_clock::now();
                 JobRow done = process_job(store, *job, cfg);
-                JobEvent ev{done, std::chrono::duration<double>(
-                                      std::chrono::steady_clock::now() - t0)
-                                      .count()};
+                JobEvent ev{
+                    done,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
                 std::lock_guard<std::mutex> lock(mu);
                 ++processed;
                 if (on_done) on_done(ev);

@@ -1,9 +1,9 @@
 // store: SQLite source of truth. See store.h for the schema and its invariants.
 #include "ingest/store.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,7 +87,9 @@ END;
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
-int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t now_seconds() {
+    return static_cast<int64_t>(std::time(nullptr));
+}
 
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
     throw Error(Error::Code::IO, "database: " + what + ": " + (db ? sqlite3_errmsg(db) : "?"));
@@ -95,7 +97,7 @@ int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
 // A prepared statement, finalized on scope exit. Binds are 1-based, columns 0-based.
 class Stmt {
-public:
+  public:
     Stmt(sqlite3* db, const char* sql) : db_(db) {
         if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail(db, "prepare");
     }
@@ -135,7 +137,7 @@ public:
                  : std::string();
     }
 
-private:
+  private:
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
 };
@@ -151,7 +153,7 @@ void exec(sqlite3* db, const char* sql) {
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back if the scope is left without commit().
 class Transaction {
-public:
+  public:
     explicit Transaction(sqlite3* db) : db_(db) { exec(db_, "BEGIN IMMEDIATE"); }
     ~Transaction() {
         if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -161,7 +163,7 @@ public:
         done_ = true;
     }
 
-private:
+  private:
     sqlite3* db_;
     bool done_ = false;
 };
@@ -231,9 +233,12 @@ JobRow read_job(const Stmt& s) {
 
 const char* result_name(Store::PutResult r) {
     switch (r) {
-        case Store::PutResult::Added: return "added";
-        case Store::PutResult::Replaced: return "replaced";
-        case Store::PutResult::Unchanged: return "unchanged";
+        case Store::PutResult::Added:
+            return "added";
+        case Store::PutResult::Replaced:
+            return "replaced";
+        case Store::PutResult::Unchanged:
+            return "unchanged";
     }
     return "?";
 }
@@ -247,9 +252,9 @@ Store::Store(const std::string& data_dir) : data_dir_(data_dir) {
         throw Error(Error::Code::IO, "cannot create data directory " + data_dir + ": " +
                                          (ec ? ec.message() : "not a directory"));
     std::string path = data_dir + "/ragd.db";
-    int rc = sqlite3_open_v2(path.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
         sqlite3_close(db_);
@@ -291,7 +296,9 @@ Store::Store(const std::string& data_dir) : data_dir_(data_dir) {
     }
 }
 
-Store::~Store() { sqlite3_close(db_); }
+Store::~Store() {
+    sqlite3_close(db_);
+}
 
 Store::PutResult Store::put_document(const DocumentRow& doc, const std::vector<std::string>& pages,
                                      const std::vector<NewChunk>& chunks, int64_t* id_out) {
@@ -308,9 +315,9 @@ Store::PutResult Store::put_document(const DocumentRow& doc, const std::vector<s
         if (c.start < 0 || c.end <= c.start || c.end > text_bytes ||
             static_cast<int64_t>(c.text.size()) != c.end - c.start || c.page_start < 1 ||
             c.page_end < c.page_start || c.page_end > n_pages)
-            throw Error(Error::Code::InvalidArgument,
-                        "chunk span [" + std::to_string(c.start) + ", " + std::to_string(c.end) +
-                            ") does not fit document " + doc.path);
+            throw Error(Error::Code::InvalidArgument, "chunk span [" + std::to_string(c.start) +
+                                                          ", " + std::to_string(c.end) +
+                                                          ") does not fit document " + doc.path);
     }
 
     Transaction tx(db_);
@@ -406,34 +413,35 @@ bool Store::remove_document(int64_t id) {
 }
 
 std::optional<DocumentRow> Store::document(int64_t id) {
-    Stmt s(db_, (std::string("SELECT ") + kDocumentColumns + " FROM documents d WHERE d.id = ?")
-                    .c_str());
+    Stmt s(
+        db_,
+        (std::string("SELECT ") + kDocumentColumns + " FROM documents d WHERE d.id = ?").c_str());
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_document(s);
 }
 
 std::optional<DocumentRow> Store::document_by_path(const std::string& abs_path) {
-    Stmt s(db_,
-           (std::string("SELECT ") + kDocumentColumns + " FROM documents d WHERE d.path = ?")
-               .c_str());
+    Stmt s(
+        db_,
+        (std::string("SELECT ") + kDocumentColumns + " FROM documents d WHERE d.path = ?").c_str());
     s.bind(1, abs_path);
     if (!s.step()) return std::nullopt;
     return read_document(s);
 }
 
 std::optional<DocumentRow> Store::document_by_hash(const std::string& hash) {
-    Stmt s(db_,
-           (std::string("SELECT ") + kDocumentColumns + " FROM documents d WHERE d.hash = ?")
-               .c_str());
+    Stmt s(
+        db_,
+        (std::string("SELECT ") + kDocumentColumns + " FROM documents d WHERE d.hash = ?").c_str());
     s.bind(1, hash);
     if (!s.step()) return std::nullopt;
     return read_document(s);
 }
 
 std::vector<DocumentRow> Store::documents() {
-    Stmt s(db_, (std::string("SELECT ") + kDocumentColumns + " FROM documents d ORDER BY d.id")
-                    .c_str());
+    Stmt s(db_,
+           (std::string("SELECT ") + kDocumentColumns + " FROM documents d ORDER BY d.id").c_str());
     std::vector<DocumentRow> out;
     while (s.step()) out.push_back(read_document(s));
     return out;
@@ -657,8 +665,7 @@ std::unique_ptr<DataDirLock> DataDirLock::try_acquire(const std::string& data_di
     std::filesystem::create_directories(data_dir, ec);
     std::string path = data_dir + "/lock";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        throw Error(Error::Code::IO, "cannot open " + path + ": " + std::strerror(errno));
+    if (fd < 0) throw Error(Error::Code::IO, "cannot open " + path + ": " + std::strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
         ::close(fd);
@@ -668,7 +675,9 @@ std::unique_ptr<DataDirLock> DataDirLock::try_acquire(const std::string& data_di
     return std::unique_ptr<DataDirLock>(new DataDirLock(fd));
 }
 
-DataDirLock::~DataDirLock() { ::close(fd_); }
+DataDirLock::~DataDirLock() {
+    ::close(fd_);
+}
 
 std::string sha256_hex(const std::string& bytes) {
     unsigned char digest[EVP_MAX_MD_SIZE];

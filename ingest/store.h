@@ -89,7 +89,7 @@ struct ChunkRow {
     std::string text;
     int n_tokens = 0;
     // joined from documents, for citations and index filters
-    std::string document;    // file name
+    std::string document;  // file name
     std::string path;
     std::string collection;
 };
@@ -119,7 +119,7 @@ struct StoreCounts {
 };
 
 class Store {
-public:
+  public:
     // Opens (creating if needed) DATA_DIR/ragd.db, creating DATA_DIR too. Runs migrations.
     // Throws Error::IO if the directory or database can't be opened, Error::Corrupt if
     // the file is not a ragd database or is from a newer ragd.
@@ -165,8 +165,7 @@ public:
     int64_t enqueue_job(const std::string& abs_path, const std::string& collection);
     // Atomically takes the oldest pending job and marks it running (attempts + 1).
     std::optional<JobRow> claim_job();
-    void finish_job(int64_t job_id, PutResult result, int64_t document_id, int pages,
-                    int chunks);
+    void finish_job(int64_t job_id, PutResult result, int64_t document_id, int pages, int chunks);
     void fail_job(int64_t job_id, const std::string& error);
     // After a crash: jobs left "running" by a dead process go back to pending.
     // REQUIRES: the caller holds the data directory lock (no other live worker).
@@ -177,15 +176,15 @@ public:
     // ---- index outbox ----
     // Ops with seq > after_seq in seq order, at most limit of them.
     std::vector<IndexOp> ops_after(int64_t after_seq, int limit);
-    int64_t last_op_seq();        // 0 if none was ever written
-    int64_t ops_pruned_upto();    // every op with seq <= this has been deleted
+    int64_t last_op_seq();      // 0 if none was ever written
+    int64_t ops_pruned_upto();  // every op with seq <= this has been deleted
     void prune_ops(int64_t upto_seq);
 
     StoreCounts counts();
 
     sqlite3* handle() { return db_; }  // for tests and migrations only
 
-private:
+  private:
     std::string data_dir_;
     sqlite3* db_ = nullptr;
 };
@@ -194,7 +193,7 @@ private:
 // the data directory (ingest, reindex, docs rm, serve). Released on destruction or when
 // the process dies, so a kill -9 never leaves a stale lock.
 class DataDirLock {
-public:
+  public:
     // Returns nullptr if another process holds the lock. Throws Error::IO if the lock file
     // can't be created.
     static std::unique_ptr<DataDirLock> try_acquire(const std::string& data_dir);
@@ -202,7 +201,7 @@ public:
     DataDirLock(const DataDirLock&) = delete;
     DataDirLock& operator=(const DataDirLock&) = delete;
 
-private:
+  private:
     explicit DataDirLock(int fd) : fd_(fd) {}
     int fd_;
 };

@@ -7,7 +7,8 @@
 #include "ingest/ingest.h"
 
 int main(int argc, char** argv) {
-    if (argc >= 2 && std::strcmp(argv[1], "__pdf-worker") == 0) return ragd::pdf_worker_main(argc, argv);
+    if (argc >= 2 && std::strcmp(argv[1], "__pdf-worker") == 0)
+        return ragd::pdf_worker_main(argc, argv);
     ::testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
 }

@@ -41,8 +41,12 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
-std::string source_dir() { return RAGD_SOURCE_DIR; }
-std::string ragd_binary() { return RAGD_BINARY; }
+std::string source_dir() {
+    return RAGD_SOURCE_DIR;
+}
+std::string ragd_binary() {
+    return RAGD_BINARY;
+}
 
 RunResult run_ragd(const std::vector<std::string>& args) {
     int out_pipe[2], err_pipe[2];

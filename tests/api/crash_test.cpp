@@ -46,9 +46,9 @@ TEST(Crash, KillNineDuringIngestThenRerunConverges) {
     fs::create_directories(input);
     // Enough work that kills land in every phase: parsing, storing, indexing.
     std::mt19937 rng(20261123);
-    const char* words[] = {"contract", "patient", "dose",     "termination", "notice",
-                           "liability", "privacy", "retention", "payment",    "tablet",
-                           "the",       "of",      "and",       "shall",      "within"};
+    const char* words[] = {"contract",  "patient", "dose",      "termination", "notice",
+                           "liability", "privacy", "retention", "payment",     "tablet",
+                           "the",       "of",      "and",       "shall",       "within"};
     for (int f = 0; f < 40; ++f) {
         std::string text;
         int paragraphs = 5 + static_cast<int>(rng() % 30);
@@ -62,7 +62,8 @@ TEST(Crash, KillNineDuringIngestThenRerunConverges) {
         test::write_file(input + "/doc" + std::to_string(f) + ".txt", text);
     }
     for (auto& e : fs::directory_iterator(test::source_dir() + "/corpus"))
-        if (e.path().extension() == ".pdf") fs::copy_file(e.path(), input + "/" + e.path().filename().string());
+        if (e.path().extension() == ".pdf")
+            fs::copy_file(e.path(), input + "/" + e.path().filename().string());
 
     std::string crashed = dir / "crashed";
     std::uniform_int_distribution<int> delay_ms(5, 400);
@@ -94,7 +95,8 @@ TEST(Crash, KillNineDuringIngestThenRerunConverges) {
     for (const char* q : {"clause2013", "clause17005", "clause35040"}) {
         for (const char* mode : {"keyword", "hybrid"}) {
             json ha = json::parse(
-                run_ragd({"search", "--data", crashed, "--mode", mode, "--json", "-k", "1", q}).out);
+                run_ragd({"search", "--data", crashed, "--mode", mode, "--json", "-k", "1", q})
+                    .out);
             json hb = json::parse(
                 run_ragd({"search", "--data", clean, "--mode", mode, "--json", "-k", "1", q}).out);
             ASSERT_EQ(ha.size(), 1u) << q;

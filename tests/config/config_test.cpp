@@ -1,8 +1,8 @@
+#include "config/config.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-
-#include "config/config.h"
 
 namespace ragd {
 namespace {

@@ -24,7 +24,7 @@ float dot(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(Embedder, NameAndDim) {
     auto e = make_hashed_embedder();
-    EXPECT_EQ(e->name(), "hashed-ngram-v1");
+    EXPECT_EQ(e->name(), "hashed-ngram-v2");
     EXPECT_EQ(e->dim(), 384);
     EXPECT_EQ(make_hashed_embedder(64)->dim(), 64);
     EXPECT_THROW(make_hashed_embedder(0), Error);
@@ -43,21 +43,40 @@ TEST(Embedder, DeterministicAcrossCallsAndBatches) {
     }
 }
 
-// Pins the feature hashing so an accidental change (which would silently invalidate every
-// stored vector without a rename) fails here.
-TEST(Embedder, Golden) {
+// Pins the features to the spec: the expected values come from an independent Python
+// implementation of it, tests/index/embedder_golden.py (run it with the same text and dim).
+// A change here invalidates every stored vector, so it must come with a new name().
+TEST(Embedder, GoldenAgainstIndependentImplementation) {
     auto e = make_hashed_embedder(16);
     std::vector<float> v = embed1(*e, "Hello, world");
-    const float want[16] = {-0.256241828f,  -0.0640604571f, -0.0640604571f, -0.256241828f,
-                            -0.691852927f,  -0.0640604571f, 0.0640604571f,  -0.256241828f,
-                            -0.0128120948f, -0.320302278f,  -0.0640604571f, -0.256241828f,
-                            0.320302278f,   0.128120914f,   0.0f,           -0.128120914f};
-    for (int i = 0; i < 16; ++i) EXPECT_NEAR(v[size_t(i)], want[i], 1e-5) << i;
+    const float hello[16] = {-0.256241842f,  -0.0640604606f, -0.0640604606f, -0.256241842f,
+                             -0.691852975f,  -0.0640604606f, 0.0640604606f,  -0.256241842f,
+                             -0.0128120921f, -0.320302303f,  -0.0640604606f, -0.256241842f,
+                             0.320302303f,   0.128120921f,   0.0f,           -0.128120921f};
+    for (int i = 0; i < 16; ++i) EXPECT_NEAR(v[size_t(i)], hello[i], 1e-5) << i;
+    // Stop words dropped, bigrams across them, term frequency 2.
+    v = embed1(*e, "The patient and the PATIENT dose");
+    const float patient[16] = {-0.0922171208f, 0.222327573f,  -0.0134309731f, -0.0484470387f,
+                               -0.074109191f,  -0.074109191f, -0.0910173269f, -0.283005791f,
+                               -0.148218382f,  -0.291759807f, -0.393330842f,  -0.3133449f,
+                               0.166326312f,   0.263820286f,  -0.55030324f,   0.283005791f};
+    for (int i = 0; i < 16; ++i) EXPECT_NEAR(v[size_t(i)], patient[i], 1e-5) << i;
+}
+
+TEST(Embedder, StemsAndStopWords) {
+    auto e = make_hashed_embedder();
+    // Stop words alone embed to nothing; around content words they change nothing.
+    for (float x : embed1(*e, "the of and which")) ASSERT_EQ(x, 0.0f);
+    EXPECT_EQ(embed1(*e, "the termination of the agreement"), embed1(*e, "termination agreement"));
+    // Different surface forms of one stem share their word features.
+    float same_stem = dot(embed1(*e, "governs"), embed1(*e, "governing"));
+    float other = dot(embed1(*e, "governs"), embed1(*e, "invoices"));
+    EXPECT_GT(same_stem, other + 0.2f);
 }
 
 TEST(Embedder, Normalized) {
     auto e = make_hashed_embedder();
-    for (const char* t : {"a", "hello world", "The quick brown fox jumps over the lazy dog.",
+    for (const char* t : {"x", "hello world", "The quick brown fox jumps over the lazy dog.",
                           "naïve café — ünïcödé", "x1 y2 z3 123456789"}) {
         std::vector<float> v = embed1(*e, t);
         EXPECT_NEAR(dot(v, v), 1.0f, 1e-4) << t;
