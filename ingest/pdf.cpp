@@ -407,6 +407,7 @@ std::vector<std::string> parse_pdf(const std::string& path, const std::string& n
         if (!is_blank(page)) any_text = true;
     }
     if (!any_text) throw fail(Error::Code::Corrupt, "no extractable text (scanned PDF?)");
+    strip_page_furniture(pages);
     return pages;
 }
 

@@ -19,6 +19,12 @@ namespace ragd {
 std::vector<std::string> parse_pdf(const std::string& path, const std::string& name,
                                    const Config& cfg);
 
+// Removes running headers, footers and page numbers from PDF pages: lines among the first
+// or last two non-blank lines of a page that repeat, digits aside, on at least half of the
+// pages (two at least), and bare page numbers ("7", "Page 7 of 9", "- 7 -") there.
+// Single-page documents are left alone.
+void strip_page_furniture(std::vector<std::string>& pages);
+
 // Turns CRLF and lone CR line ends into LF, in place.
 void normalize_newlines(std::string& s);
 
