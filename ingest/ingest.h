@@ -72,9 +72,9 @@ struct IngestOptions {
 };
 
 // Expands files and folders (recursively) into absolute file paths, sorted. In folders,
-// hidden entries are skipped, and so are files whose extension is neither a supported one
-// (.pdf .txt .text .md .markdown) nor absent (LICENSE, NOTES are sniffed); those are
-// returned in *skipped. Files named explicitly are always taken. Paths that do not exist
+// hidden entries are skipped, and so are files whose extension is not a supported one
+// (.pdf .txt .text .md .markdown) and extension-less files that do not start like text
+// (LICENSE and NOTES are taken, programs are not); those are returned in *skipped. Files named explicitly are always taken. Paths that do not exist
 // are returned in *missing.
 std::vector<std::string> expand_paths(const std::vector<std::string>& paths,
                                       std::vector<std::string>* missing,

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -25,6 +26,16 @@ std::string lowercase_extension(const std::string& path) {
     std::transform(ext.begin(), ext.end(), ext.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return ext;
+}
+
+// For folder walks: an extension-less file is a document only if it starts like text
+// (LICENSE, NOTES), not like a program or an archive.
+bool starts_like_text(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    char head[8192];
+    f.read(head, sizeof head);
+    std::streamsize n = f.gcount();
+    return n > 0 && looks_like_text(std::string(head, static_cast<size_t>(n)));
 }
 
 }  // namespace
@@ -56,7 +67,9 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths,
                 }
                 if (!it->is_regular_file(ec)) continue;
                 std::string file = it->path().string();
-                if (it->path().has_extension() && !is_supported_extension(file)) {
+                bool take = it->path().has_extension() ? is_supported_extension(file)
+                                                       : starts_like_text(file);
+                if (!take) {
                     if (skipped) skipped->push_back(file);
                     continue;
                 }
@@ -75,53 +88,43 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths,
 
 namespace {
 
-// Processes one claimed job; returns the finished row. The file's own problems (unreadable,
-// malformed, no text) fail the job; store errors propagate to the caller.
+// Processes one claimed job and returns its finished row. Every failure fails the job with
+// its message, store errors included (a full disk, a busy timeout): one bad job never stops
+// the others. Only a failure to record the failure itself propagates.
 JobRow process_job(Store& store, const JobRow& job, const Config& cfg) {
-    DocumentRow doc;
-    doc.path = job.path;
-    doc.name = fs::path(job.path).filename().string();
-    doc.collection = job.collection;
-    ParsedDocument parsed;
-    std::vector<NewChunk> chunks;
-    std::string bytes;
     try {
-        bytes = read_input_file(job.path, cfg);
-    } catch (const Error& e) {
-        store.fail_job(job.id, e.what());
-        return *store.job(job.id);
-    }
-    doc.hash = sha256_hex(bytes);
-    doc.bytes = static_cast<int64_t>(bytes.size());
+        DocumentRow doc;
+        doc.path = job.path;
+        doc.name = fs::path(job.path).filename().string();
+        doc.collection = job.collection;
+        std::string bytes = read_input_file(job.path, cfg);
+        doc.hash = sha256_hex(bytes);
+        doc.bytes = static_cast<int64_t>(bytes.size());
 
-    // Fast path: these exact bytes are stored for this path already.
-    if (auto same = store.document_by_hash(doc.hash); same && same->path == doc.path) {
-        store.finish_job(job.id, Store::PutResult::Unchanged, same->id, same->n_pages,
-                         static_cast<int>(same->n_chunks));
-        return *store.job(job.id);
-    }
-
-    try {
+        // Fast path: these exact bytes are stored for this path already.
+        if (auto same = store.document_by_path(doc.path); same && same->hash == doc.hash) {
+            if (same->collection != doc.collection) store.set_collection(same->id, doc.collection);
+            store.finish_job(job.id, Store::PutResult::Unchanged, same->id, same->n_pages,
+                             static_cast<int>(same->n_chunks));
+            return *store.job(job.id);
+        }
         // PDFs are parsed from the file by the isolated child; the rest from the bytes read.
-        parsed = lowercase_extension(job.path) == ".pdf" ? parse_file(job.path, cfg)
-                                                         : parse_bytes(job.path, bytes, cfg);
-        bytes.clear();
-        bytes.shrink_to_fit();
-        chunks = chunk_document(parsed.pages, cfg.chunk_tokens, cfg.chunk_overlap);
+        ParsedDocument parsed = lowercase_extension(job.path) == ".pdf"
+                                    ? parse_file(job.path, cfg)
+                                    : parse_bytes(job.path, bytes, cfg);
+        bytes = std::string();
+        doc.kind = parsed.kind;
+        std::vector<NewChunk> chunks =
+            chunk_document(parsed.pages, cfg.chunk_tokens, cfg.chunk_overlap);
         if (chunks.empty())
             throw Error(Error::Code::InvalidArgument, job.path + ": no text to index");
+        int64_t id = 0;
+        store.put_document(doc, parsed.pages, chunks, &id, job.id);
     } catch (const Error& e) {
         store.fail_job(job.id, e.what());
-        return *store.job(job.id);
     } catch (const std::bad_alloc&) {
-        store.fail_job(job.id, job.path + ": out of memory while parsing");
-        return *store.job(job.id);
+        store.fail_job(job.id, job.path + ": out of memory");
     }
-    doc.kind = parsed.kind;
-    int64_t id = 0;
-    Store::PutResult r = store.put_document(doc, parsed.pages, chunks, &id);
-    DocumentRow stored = *store.document(id);
-    store.finish_job(job.id, r, id, stored.n_pages, static_cast<int>(stored.n_chunks));
     return *store.job(job.id);
 }
 

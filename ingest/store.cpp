@@ -26,7 +26,7 @@ const char* const kMigrations[] = {
     R"sql(
 CREATE TABLE documents (
     id INTEGER PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
     path TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     collection TEXT NOT NULL DEFAULT '',
@@ -70,7 +70,9 @@ CREATE TABLE jobs (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE INDEX documents_by_hash ON documents(hash);
 CREATE INDEX jobs_by_state ON jobs(state, id);
+CREATE INDEX jobs_by_path ON jobs(path, id);
 CREATE TABLE index_ops (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     op INTEGER NOT NULL,
@@ -301,7 +303,8 @@ Store::~Store() {
 }
 
 Store::PutResult Store::put_document(const DocumentRow& doc, const std::vector<std::string>& pages,
-                                     const std::vector<NewChunk>& chunks, int64_t* id_out) {
+                                     const std::vector<NewChunk>& chunks, int64_t* id_out,
+                                     int64_t job_id) {
     // Validate spans against the document text before touching the database.
     std::vector<int64_t> page_starts;
     int64_t text_bytes = 0;
@@ -322,24 +325,15 @@ Store::PutResult Store::put_document(const DocumentRow& doc, const std::vector<s
 
     Transaction tx(db_);
     int64_t now = now_seconds();
-    if (auto same = document_by_hash(doc.hash)) {
-        // The same bytes are stored already. If this path held other content before,
-        // that older version is gone from disk now: drop it so it cannot be cited.
-        PutResult r = PutResult::Unchanged;
-        if (same->path != doc.path) {
-            if (auto stale = document_by_path(doc.path)) {
-                Stmt(db_, "DELETE FROM chunks WHERE document_id = ?").bind(1, stale->id).run();
-                Stmt(db_, "DELETE FROM documents WHERE id = ?").bind(1, stale->id).run();
-                r = PutResult::Replaced;
-            }
-        }
-        if (id_out) *id_out = same->id;
-        tx.commit();
-        return r;
-    }
     PutResult result = PutResult::Added;
     int64_t id = 0;
-    if (auto old = document_by_path(doc.path)) {
+    std::optional<DocumentRow> old = document_by_path(doc.path);
+    if (old && old->hash == doc.hash) {
+        // The same bytes at the same path: nothing to store, but honour a new collection.
+        id = old->id;
+        result = PutResult::Unchanged;
+        if (old->collection != doc.collection) set_collection_locked(id, doc.collection);
+    } else if (old) {
         id = old->id;
         result = PutResult::Replaced;
         Stmt(db_, "DELETE FROM chunks WHERE document_id = ?").bind(1, id).run();
@@ -374,40 +368,75 @@ Store::PutResult Store::put_document(const DocumentRow& doc, const std::vector<s
             .run();
         id = sqlite3_last_insert_rowid(db_);
     }
-    Stmt page_ins(db_, "INSERT INTO pages(document_id, page_no, start, text) VALUES (?,?,?,?)");
-    for (int i = 0; i < n_pages; ++i) {
-        page_ins.bind(1, id).bind(2, i + 1).bind(3, page_starts[i]).bind(4, pages[i]).run();
-        page_ins.reset();
+    if (result != PutResult::Unchanged) {
+        Stmt page_ins(db_, "INSERT INTO pages(document_id, page_no, start, text) VALUES (?,?,?,?)");
+        for (int i = 0; i < n_pages; ++i) {
+            page_ins.bind(1, id).bind(2, i + 1).bind(3, page_starts[i]).bind(4, pages[i]).run();
+            page_ins.reset();
+        }
+        Stmt chunk_ins(db_,
+                       "INSERT INTO chunks(document_id, seq, page_start, page_end, start, end, "
+                       "text, n_tokens) VALUES (?,?,?,?,?,?,?,?)");
+        for (size_t i = 0; i < chunks.size(); ++i) {
+            const NewChunk& c = chunks[i];
+            chunk_ins.bind(1, id)
+                .bind(2, static_cast<int64_t>(i))
+                .bind(3, c.page_start)
+                .bind(4, c.page_end)
+                .bind(5, c.start)
+                .bind(6, c.end)
+                .bind(7, c.text)
+                .bind(8, c.n_tokens)
+                .run();
+            chunk_ins.reset();
+        }
     }
-    Stmt chunk_ins(db_,
-                   "INSERT INTO chunks(document_id, seq, page_start, page_end, start, end, text, "
-                   "n_tokens) VALUES (?,?,?,?,?,?,?,?)");
-    for (size_t i = 0; i < chunks.size(); ++i) {
-        const NewChunk& c = chunks[i];
-        chunk_ins.bind(1, id)
-            .bind(2, static_cast<int64_t>(i))
-            .bind(3, c.page_start)
-            .bind(4, c.page_end)
-            .bind(5, c.start)
-            .bind(6, c.end)
-            .bind(7, c.text)
-            .bind(8, c.n_tokens)
-            .run();
-        chunk_ins.reset();
+    if (job_id > 0) {
+        // In the same transaction: a crash leaves both the document and its job as they were.
+        DocumentRow stored = *document(id);
+        finish_job_locked(job_id, result, id, stored.n_pages, static_cast<int>(stored.n_chunks));
     }
     tx.commit();
     if (id_out) *id_out = id;
     return result;
 }
 
-bool Store::remove_document(int64_t id) {
+void Store::set_collection_locked(int64_t id, const std::string& collection) {
+    Stmt(db_, "UPDATE documents SET collection = ?, updated_at = ? WHERE id = ?")
+        .bind(1, collection)
+        .bind(2, now_seconds())
+        .bind(3, id)
+        .run();
+    // The keyword index files chunks under their collection: re-add them (idempotent).
+    Stmt(db_, "INSERT INTO index_ops(op, chunk_id) SELECT 1, id FROM chunks WHERE document_id = ?")
+        .bind(1, id)
+        .run();
+}
+
+void Store::set_collection(int64_t id, const std::string& collection) {
     Transaction tx(db_);
-    // Chunks first so each delete fires the outbox trigger (cascades would too; explicit
-    // is clearer), then the document, whose cascade removes the pages.
-    Stmt(db_, "DELETE FROM chunks WHERE document_id = ?").bind(1, id).run();
-    Stmt del(db_, "DELETE FROM documents WHERE id = ?");
-    del.bind(1, id).run();
-    bool removed = sqlite3_changes(db_) > 0;
+    set_collection_locked(id, collection);
+    tx.commit();
+}
+
+bool Store::remove_document(int64_t id) {
+    return remove_documents({id}) > 0;
+}
+
+int Store::remove_documents(const std::vector<int64_t>& ids) {
+    Transaction tx(db_);
+    int removed = 0;
+    Stmt del_chunks(db_, "DELETE FROM chunks WHERE document_id = ?");
+    Stmt del_doc(db_, "DELETE FROM documents WHERE id = ?");
+    for (int64_t id : ids) {
+        // Chunks first so each delete fires the outbox trigger (cascades would too; explicit
+        // is clearer), then the document, whose cascade removes the pages.
+        del_chunks.bind(1, id).run();
+        del_chunks.reset();
+        del_doc.bind(1, id).run();
+        removed += sqlite3_changes(db_) > 0;
+        del_doc.reset();
+    }
     tx.commit();
     return removed;
 }
@@ -523,6 +552,11 @@ int64_t Store::enqueue_job(const std::string& abs_path, const std::string& colle
     find.bind(1, abs_path);
     if (find.step()) {
         int64_t id = find.i64(0);
+        find.reset();
+        Stmt(db_, "UPDATE jobs SET collection = ? WHERE id = ? AND state = 'pending'")
+            .bind(1, collection)
+            .bind(2, id)
+            .run();
         tx.commit();
         return id;
     }
@@ -557,6 +591,11 @@ std::optional<JobRow> Store::claim_job() {
 
 void Store::finish_job(int64_t job_id, PutResult result, int64_t document_id, int pages,
                        int chunks) {
+    finish_job_locked(job_id, result, document_id, pages, chunks);
+}
+
+void Store::finish_job_locked(int64_t job_id, PutResult result, int64_t document_id, int pages,
+                              int chunks) {
     Stmt(db_,
          "UPDATE jobs SET state = 'done', error = '', result = ?, document_id = ?, pages = ?, "
          "chunks = ?, updated_at = ? WHERE id = ?")
@@ -578,10 +617,21 @@ void Store::fail_job(int64_t job_id, const std::string& error) {
 }
 
 int Store::requeue_running_jobs() {
+    Transaction tx(db_);
+    // A job whose process died kMaxJobAttempts times is taken to be what kills it.
+    Stmt(db_,
+         "UPDATE jobs SET state = 'failed', error = path || ': gave up after ' || attempts || "
+         "' attempts (the ingesting process died each time)', updated_at = ? "
+         "WHERE state = 'running' AND attempts >= ?")
+        .bind(1, now_seconds())
+        .bind(2, kMaxJobAttempts)
+        .run();
     Stmt(db_, "UPDATE jobs SET state = 'pending', updated_at = ? WHERE state = 'running'")
         .bind(1, now_seconds())
         .run();
-    return sqlite3_changes(db_);
+    int n = sqlite3_changes(db_);
+    tx.commit();
+    return n;
 }
 
 std::optional<JobRow> Store::job(int64_t id) {
@@ -646,7 +696,8 @@ StoreCounts Store::counts() {
            "(SELECT count(*) FROM chunks), "
            "(SELECT count(*) FROM jobs WHERE state = 'pending'), "
            "(SELECT count(*) FROM jobs WHERE state = 'running'), "
-           "(SELECT count(*) FROM jobs WHERE state = 'failed'), "
+           "(SELECT count(*) FROM jobs j WHERE state = 'failed' AND NOT EXISTS "
+           " (SELECT 1 FROM jobs k WHERE k.path = j.path AND k.id > j.id)), "
            "(SELECT count(*) FROM jobs WHERE state = 'done')");
     if (s.step()) {
         c.documents = s.i64(0);

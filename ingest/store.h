@@ -4,7 +4,7 @@
 // (migrations in store.cpp run in order inside one transaction on open).
 //
 // Schema (version 1):
-//   documents(id INTEGER PRIMARY KEY, hash TEXT UNIQUE  -- SHA-256 of the file bytes, hex
+//   documents(id INTEGER PRIMARY KEY, hash TEXT  -- SHA-256 of the file bytes, hex
 //             path TEXT UNIQUE  -- absolute path it was ingested from
 //             name TEXT, collection TEXT, kind TEXT  -- "pdf" | "text" | "markdown"
 //             bytes INTEGER, n_pages INTEGER, text_bytes INTEGER, created_at, updated_at)
@@ -132,15 +132,22 @@ class Store {
 
     // ---- documents ----
     enum class PutResult { Added, Replaced, Unchanged };
-    // Stores a parsed document atomically (one transaction): if a document with the same
-    // hash exists, nothing changes (Unchanged); else if one with the same path exists, its
-    // pages and chunks are replaced and it keeps its id (Replaced); else a new document is
-    // added. doc.id is ignored; *id_out receives the document's id in every case.
+    // Stores a parsed document atomically (one transaction). A document is its path: if the
+    // path holds the same bytes (hash) already, nothing changes but its collection
+    // (Unchanged); if it holds other bytes, its pages and chunks are replaced and it keeps
+    // its id (Replaced); else it is added. The same bytes at two paths are two documents.
+    // doc.id is ignored; *id_out receives the document's id in every case. With job_id > 0
+    // that job is finished in the same transaction, so a crash cannot separate them.
     // REQUIRES: chunk spans lie inside the concatenated page text (checked: InvalidArgument).
     PutResult put_document(const DocumentRow& doc, const std::vector<std::string>& pages,
-                           const std::vector<NewChunk>& chunks, int64_t* id_out);
+                           const std::vector<NewChunk>& chunks, int64_t* id_out,
+                           int64_t job_id = 0);
+    // Moves a document to another collection (its chunks are re-indexed under it).
+    void set_collection(int64_t id, const std::string& collection);
     // Deletes a document with its pages and chunks. Returns false if there was none.
     bool remove_document(int64_t id);
+    // Deletes several documents in one transaction; returns how many existed.
+    int remove_documents(const std::vector<int64_t>& ids);
 
     std::optional<DocumentRow> document(int64_t id);
     std::optional<DocumentRow> document_by_path(const std::string& abs_path);
@@ -167,8 +174,10 @@ class Store {
     std::optional<JobRow> claim_job();
     void finish_job(int64_t job_id, PutResult result, int64_t document_id, int pages, int chunks);
     void fail_job(int64_t job_id, const std::string& error);
-    // After a crash: jobs left "running" by a dead process go back to pending.
-    // REQUIRES: the caller holds the data directory lock (no other live worker).
+    // After a crash: jobs left "running" by a dead process go back to pending, unless they
+    // have been tried kMaxJobAttempts times already (they fail then). Returns the number
+    // requeued. REQUIRES: the caller holds the data directory lock (no other live worker).
+    static constexpr int kMaxJobAttempts = 3;
     int requeue_running_jobs();
     std::optional<JobRow> job(int64_t id);
     std::vector<JobRow> jobs(const std::string& state_filter = "");
@@ -180,11 +189,17 @@ class Store {
     int64_t ops_pruned_upto();  // every op with seq <= this has been deleted
     void prune_ops(int64_t upto_seq);
 
+    // Counts; jobs_failed counts paths whose latest job failed (a later success clears it).
     StoreCounts counts();
 
     sqlite3* handle() { return db_; }  // for tests and migrations only
 
   private:
+    // REQUIRE: inside a transaction.
+    void set_collection_locked(int64_t id, const std::string& collection);
+    void finish_job_locked(int64_t job_id, PutResult result, int64_t document_id, int pages,
+                           int chunks);
+
     std::string data_dir_;
     sqlite3* db_ = nullptr;
 };

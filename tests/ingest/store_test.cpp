@@ -137,19 +137,104 @@ TEST(Store, ChangedFileReplacesChunksAndKeepsId) {
     EXPECT_EQ(ops[4].chunk_id, now[0].id);
 }
 
-TEST(Store, PathNowHoldingAnotherDocumentsBytesDropsItsOldVersion) {
+TEST(Store, DocumentsAreTheirPathsSoSwappedContentLosesNothing) {
+    // a.txt gets b.txt's old bytes and b.txt new ones: both must stay searchable, whatever
+    // order the jobs run in (identity by hash alone would drop a.txt's content).
     TempDir dir;
     Store s(dir.path());
-    Fixture a = make_doc("/docs/a.txt", {"shared content"});
-    int64_t a_id = put(s, a);
-    put(s, make_doc("/docs/b.txt", {"b's own content"}));
-    Fixture b_now = a;
-    b_now.doc.path = "/docs/b.txt";  // b.txt was overwritten with a.txt's bytes
+    Fixture apples = make_doc("/docs/b.txt", {"alpha apples"});
+    put(s, apples);
+    Fixture a_now = apples;
+    a_now.doc.path = "/docs/a.txt";
     Store::PutResult r;
-    EXPECT_EQ(put(s, b_now, &r), a_id);
+    int64_t a_id = put(s, a_now, &r);
+    EXPECT_EQ(r, Store::PutResult::Added);  // same bytes, another path: another document
+    int64_t b_id = put(s, make_doc("/docs/b.txt", {"zebra stripes"}), &r);
     EXPECT_EQ(r, Store::PutResult::Replaced);
+    EXPECT_NE(a_id, b_id);
+    EXPECT_EQ(s.counts().documents, 2);
+    EXPECT_EQ(s.chunks_of_document(a_id).at(0).text, "alpha apples");
+    EXPECT_EQ(s.chunks_of_document(b_id).at(0).text, "zebra stripes");
+}
+
+TEST(Store, UnchangedBytesWithANewCollectionMoveTheDocument) {
+    TempDir dir;
+    Store s(dir.path());
+    Fixture f = make_doc("/a.txt", {"one", "two"});
+    int64_t id = put(s, f);
+    int64_t seq = s.last_op_seq();
+    f.doc.collection = "legal";
+    Store::PutResult r;
+    put(s, f, &r);
+    EXPECT_EQ(r, Store::PutResult::Unchanged);
+    EXPECT_EQ(s.document(id)->collection, "legal");
+    EXPECT_EQ(s.chunk_ids("legal", 0).size(), 2u);
+    // Its chunks are queued for re-indexing under the new collection.
+    std::vector<IndexOp> ops = s.ops_after(seq, 100);
+    ASSERT_EQ(ops.size(), 2u);
+    EXPECT_EQ(ops[0].kind, IndexOp::Add);
+}
+
+TEST(Store, PutFinishesItsJobInTheSameTransaction) {
+    TempDir dir;
+    Store s(dir.path());
+    int64_t job = s.enqueue_job("/a.txt", "");
+    ASSERT_TRUE(s.claim_job());
+    Fixture f = make_doc("/a.txt", {"one", "two"});
+    int64_t id = 0;
+    s.put_document(f.doc, f.pages, f.chunks, &id, job);
+    JobRow j = *s.job(job);
+    EXPECT_EQ(j.state, "done");
+    EXPECT_EQ(j.result, "added");
+    EXPECT_EQ(j.document_id, id);
+    EXPECT_EQ(j.pages, 2);
+    EXPECT_EQ(j.chunks, 2);
+}
+
+TEST(Store, RemoveDocumentsIsAllOrNothing) {
+    TempDir dir;
+    Store s(dir.path());
+    int64_t a = put(s, make_doc("/a.txt", {"one"}));
+    int64_t b = put(s, make_doc("/b.txt", {"two"}));
+    put(s, make_doc("/c.txt", {"three"}));
+    EXPECT_EQ(s.remove_documents({a, b, 999}), 2);
     EXPECT_EQ(s.counts().documents, 1);
-    EXPECT_FALSE(s.document_by_path("/docs/b.txt").has_value());
+}
+
+TEST(Store, JobsThatKeepKillingTheProcessFailAfterThreeAttempts) {
+    TempDir dir;
+    Store s(dir.path());
+    int64_t job = s.enqueue_job("/poison.pdf", "");
+    for (int attempt = 1; attempt < Store::kMaxJobAttempts; ++attempt) {
+        ASSERT_EQ(s.claim_job()->id, job);
+        EXPECT_EQ(s.requeue_running_jobs(), 1);  // the process died: try again
+    }
+    ASSERT_EQ(s.claim_job()->id, job);
+    EXPECT_EQ(s.requeue_running_jobs(), 0);
+    JobRow j = *s.job(job);
+    EXPECT_EQ(j.state, "failed");
+    EXPECT_NE(j.error.find("gave up after 3 attempts"), std::string::npos) << j.error;
+}
+
+TEST(Store, FailedCountClearsWhenALaterJobForThePathSucceeds) {
+    TempDir dir;
+    Store s(dir.path());
+    int64_t j1 = s.enqueue_job("/a.txt", "");
+    s.claim_job();
+    s.fail_job(j1, "/a.txt: empty file");
+    EXPECT_EQ(s.counts().jobs_failed, 1);
+    int64_t j2 = s.enqueue_job("/a.txt", "");
+    s.claim_job();
+    s.finish_job(j2, Store::PutResult::Added, 1, 1, 1);
+    EXPECT_EQ(s.counts().jobs_failed, 0);
+}
+
+TEST(Store, RequeuedPendingJobTakesTheLatestCollection) {
+    TempDir dir;
+    Store s(dir.path());
+    int64_t j = s.enqueue_job("/a.txt", "old");
+    EXPECT_EQ(s.enqueue_job("/a.txt", "new"), j);
+    EXPECT_EQ(s.job(j)->collection, "new");
 }
 
 TEST(Store, SpansAreCheckedBeforeWriting) {
