@@ -16,8 +16,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "api/json.h"
+#include "api/server.h"
 #include "config/config.h"
 #include "generate/generate.h"
 #include "index/index.h"
@@ -152,7 +155,8 @@ Config base_config(const Args& args) {
 }
 
 // The data directory opened for a command. Writers hold the directory lock for the whole
-// command; readers take it when free, to finish any index catch-up a crash left behind.
+// command; readers take it only when it is free, just long enough to finish any index
+// catch-up a crash left behind, and then let it go so they never keep a writer out.
 struct Session {
     Config cfg;
     std::unique_ptr<DataDirLock> lock;
@@ -179,6 +183,7 @@ std::unique_ptr<Session> open_session(const Config& cfg, bool write) {
         // and the indexes catch up with the store.
         s->store->requeue_running_jobs();
         s->indexes->sync(*s->store);
+        if (!write) s->lock.reset();
     }
     return s;
 }
@@ -186,45 +191,6 @@ std::unique_ptr<Session> open_session(const Config& cfg, bool write) {
 // ---------------------------------------------------------------------------------------
 // Output helpers
 // ---------------------------------------------------------------------------------------
-
-json hit_json(const Hit& h) {
-    const ChunkRow& c = h.chunk;
-    json j = {{"chunk_id", c.id},
-              {"document_id", c.document_id},
-              {"document", c.document},
-              {"path", c.path},
-              {"collection", c.collection},
-              {"page", c.page_start},
-              {"page_end", c.page_end},
-              {"start", c.start},
-              {"end", c.end},
-              {"score", h.score},
-              {"text", c.text}};
-    if (h.keyword_rank) j["keyword_rank"] = h.keyword_rank;
-    if (h.vector_rank) j["vector_rank"] = h.vector_rank;
-    return j;
-}
-
-json citation_json(const Citation& c) {
-    return {{"number", c.number},     {"chunk_id", c.chunk_id}, {"document_id", c.document_id},
-            {"document", c.document}, {"path", c.path},         {"page", c.page},
-            {"start", c.start},       {"end", c.end},           {"score", c.score},
-            {"text", c.quote}};
-}
-
-json document_json(const DocumentRow& d) {
-    return {{"id", d.id},
-            {"name", d.name},
-            {"path", d.path},
-            {"collection", d.collection},
-            {"kind", d.kind},
-            {"hash", d.hash},
-            {"bytes", d.bytes},
-            {"pages", d.n_pages},
-            {"chunks", d.n_chunks},
-            {"created_at", d.created_at},
-            {"updated_at", d.updated_at}};
-}
 
 void print_json(const json& j) {
     // Invalid UTF-8 cannot reach here (ingestion repairs it), but never abort on it.
@@ -335,8 +301,6 @@ int cmd_ingest(int argc, char** argv) {
                             {"--chunk-overlap", true},
                             {"--quiet -q", false},
                             {"--json", false}});
-    if (args.positional.empty())
-        throw Error(Error::Code::InvalidArgument, "ingest needs at least one file or folder");
     Config cfg = base_config(args);
     cfg.workers = static_cast<int>(args.get_int("--workers", cfg.workers, 1, 64));
     cfg.chunk_tokens = static_cast<int>(args.get_int("--chunk-tokens", cfg.chunk_tokens, 16, 8192));
@@ -349,32 +313,80 @@ int cmd_ingest(int argc, char** argv) {
     std::vector<std::string> files = expand_paths(args.positional, &missing, &skipped);
     if (!missing.empty())
         throw Error(Error::Code::NotFound, missing[0] + ": no such file or directory");
-    if (files.empty())
+    if (files.empty() && !args.positional.empty())
         throw Error(Error::Code::InvalidArgument,
                     "no files found in " + join(args.positional, ", "));
+    if (args.positional.empty() && !fs::exists(cfg.data_dir + "/ragd.db"))
+        throw Error(Error::Code::InvalidArgument,
+                    "ingest needs files or folders (or, with none, resumes the queue of an "
+                    "existing data directory)");
 
     bool quiet = args.has("--quiet") || args.has("--json");
     if (!skipped.empty() && !quiet)
-        std::fprintf(stderr, "ragd: skipping %zu file%s with an unsupported extension (e.g. %s)\n",
+        std::fprintf(stderr, "ragd: skipping %zu file%s of unsupported type (e.g. %s)\n",
                      skipped.size(), skipped.size() == 1 ? "" : "s",
                      fs::path(skipped[0]).filename().c_str());
 
-    auto session = open_session(cfg, /*write=*/true);
+    // The queue is in SQLite and needs no lock: queue first, so that if another process
+    // (an ingest or serve) holds the directory, it picks these files up.
+    {
+        Store queue(cfg.data_dir);
+        for (const std::string& f : files) queue.enqueue_job(f, collection);
+    }
+    std::unique_ptr<Session> session;
+    for (int tries = 0; !session; ++tries) {
+        try {
+            session = open_session(cfg, /*write=*/true);
+        } catch (const Error& e) {
+            // A reader holds the lock only for a moment; a writer for its whole run.
+            if (e.code() != Error::Code::Busy) throw;
+            if (tries == 20) {
+                std::printf("Queued %zu file%s: another ragd process (ingest or serve) holds %s "
+                            "and ingests the queue; `ragd ingest` with no path resumes it "
+                            "later.\n",
+                            files.size(), files.size() == 1 ? "" : "s", cfg.data_dir.c_str());
+                return kExitOk;
+            }
+            usleep(100 * 1000);
+        }
+    }
     Store& store = *session->store;
-    for (const std::string& f : files) store.enqueue_job(f, collection);
     int total = static_cast<int>(store.counts().jobs_pending);
 
+    // The first Ctrl-C stops after the jobs in progress; a second one (SA_RESETHAND) kills.
     struct sigaction sa {};
     sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
 
+    // Workers fill SQLite; this thread brings the indexes up to date every few seconds, so
+    // searches from other processes see documents while a long ingest runs.
     Progress progress(total, quiet);
-    run_ingest_workers(
-        cfg, [&](const JobEvent& ev) { progress.job_done(ev); }, &g_stop);
+    std::atomic<bool> workers_done{false};
+    std::exception_ptr worker_error;
+    std::thread workers([&] {
+        try {
+            run_ingest_workers(
+                cfg, [&](const JobEvent& ev) { progress.job_done(ev); }, &g_stop);
+        } catch (...) {
+            worker_error = std::current_exception();
+        }
+        workers_done.store(true);
+    });
+    auto last_sync = std::chrono::steady_clock::now();
+    while (!workers_done.load()) {
+        usleep(50 * 1000);
+        if (std::chrono::steady_clock::now() - last_sync > std::chrono::seconds(3)) {
+            session->indexes->sync(store);
+            last_sync = std::chrono::steady_clock::now();
+        }
+    }
+    workers.join();
     progress.clear_line();
     if (!quiet) std::fprintf(stderr, "ragd: indexing...\n");
-    session->indexes->sync(store);
+    session->indexes->sync(store);  // also after a worker error: what was stored gets indexed
+    if (worker_error) std::rethrow_exception(worker_error);
     double secs = progress.elapsed();
     bool interrupted = g_stop.load();
 
@@ -510,7 +522,9 @@ int cmd_docs_rm(int argc, char** argv) {
         if (!d) throw Error(Error::Code::NotFound, "no document with id or path " + a);
         targets.push_back(*d);
     }
-    for (const DocumentRow& d : targets) store.remove_document(d.id);
+    std::vector<int64_t> ids;
+    for (const DocumentRow& d : targets) ids.push_back(d.id);
+    store.remove_documents(ids);  // all or nothing
     session->indexes->sync(store);
     for (const DocumentRow& d : targets)
         std::printf("Removed document %" PRId64 " (%s, %" PRId64 " chunks)\n", d.id, d.path.c_str(),
@@ -602,17 +616,20 @@ const char* kUsage = R"(ragd: ask questions about your documents, locally.
 
 Usage:
   ragd ingest  [--data DIR] [--collection C] [--workers N] PATH...   add files or folders
+               (with no PATH: resume the queue left by an interrupted ingest)
   ragd search  [--data DIR] [--mode hybrid|keyword|vector] [-k N] [--json] QUERY
   ragd ask     [--data DIR] [-k N] [--json] QUESTION                answer with citations
   ragd docs    [--data DIR] [--json]                                 list documents
   ragd docs rm [--data DIR] ID|PATH...                               delete documents
   ragd stats   [--data DIR] [--json]                                 counts per store
   ragd reindex [--data DIR]                                          rebuild Xapian and FAISS
+  ragd serve   [--data DIR] [--host H] [--port N] [--api-key KEY] [--config FILE]
+               [--threads N] [--max-body BYTES]                      REST API (see README)
 
 Search and ask also take --collection C and --document ID filters.
 Ingest also takes --chunk-tokens N (default 200) and --chunk-overlap N (default 40).
 The data directory is --data DIR, else $RAGD_DATA, else ./ragd-data.
-Not yet available: serve, run, tokenize, embed, bench, extract, ask -m MODEL.
+Not yet available: run, tokenize, embed, bench, extract, ask -m MODEL.
 )";
 
 struct Command {
@@ -623,9 +640,10 @@ struct Command {
 const Command kCommands[] = {
     {"ingest", cmd_ingest}, {"search", cmd_search}, {"ask", cmd_ask},
     {"docs", cmd_docs},     {"stats", cmd_stats},   {"reindex", cmd_reindex},
+    {"serve", run_serve},
 };
 
-const char* const kPlanned[] = {"serve", "run", "tokenize", "embed", "bench", "extract"};
+const char* const kPlanned[] = {"run", "tokenize", "embed", "bench", "extract"};
 
 }  // namespace
 

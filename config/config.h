@@ -53,8 +53,8 @@ struct Config {
 // The data directory contract: --data DIR, else $RAGD_DATA, else ./ragd-data.
 std::string resolve_data_dir(const std::string& flag_value);
 
-// Approximate token count of UTF-8 text without a model tokenizer: words and punctuation
-// runs count one each, long words count one per 6 bytes. Used for chunk sizes and context
+// Approximate token count of UTF-8 text without a model tokenizer: each word counts one,
+// plus one per 6 bytes past its first, and each punctuation byte counts one. Used for chunk sizes and context
 // budgets until an embedding model supplies its own tokenizer.
 int approx_tokens(const char* text, size_t len);
 inline int approx_tokens(const std::string& s) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "ingest/store.h"
 #include "tests/testutil.h"
 
 namespace ragd {
@@ -269,7 +270,7 @@ TEST(Cli, UsageErrorsAreOneLineAndExitTwo) {
         {"search", "-k", "0", "x"},
         {"search", "-k", "abc", "x"},
         {"search", "--mode", "psychic", "x"},
-        {"ingest"},
+        {"ingest", "--data", dir / "none"},  // nothing named and no queue to resume
         {"run", "-m", "x.gguf", "-p", "hi"},
     };
     for (const auto& args : bad) {
@@ -294,6 +295,108 @@ TEST(Cli, DataDirectoryComesFromFlagThenEnvironment) {
     cmd = "cd '" + dir.path() + "' && '" + test::ragd_binary() + "' ingest a.txt >/dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     EXPECT_TRUE(fs::exists(dir / "ragd-data/ragd.db"));
+}
+
+}  // namespace
+}  // namespace ragd
+
+namespace ragd {
+namespace {
+
+TEST(Cli, SwappingTwoFilesContentLosesNeither) {
+    TempDir dir;
+    std::string data = dir / "data";
+    fs::create_directories(dir / "in");
+    write_file(dir / "in/a.txt", "Apples are harvested in autumn.\n");
+    write_file(dir / "in/b.txt", "Zebras graze on the savanna.\n");
+    ASSERT_EQ(run_ragd({"ingest", "--data", data, dir / "in"}).exit_code, 0);
+    write_file(dir / "in/a.txt", "Zebras graze on the savanna.\n");
+    write_file(dir / "in/b.txt", "Apples are harvested in autumn.\n");
+    ASSERT_EQ(run_ragd({"ingest", "--data", data, dir / "in"}).exit_code, 0);
+    for (const char* q : {"apples", "zebras"}) {
+        json hits =
+            json::parse(run_ragd({"search", "--data", data, "--mode", "keyword", "--json", q}).out);
+        ASSERT_EQ(hits.size(), 1u) << q;
+    }
+    EXPECT_EQ(stats(data)["documents"], 2);
+}
+
+TEST(Cli, ReingestWithAnotherCollectionMovesTheDocument) {
+    TempDir dir;
+    std::string data = dir / "data";
+    write_file(dir / "a.txt", "The indemnity clause survives termination.\n");
+    ASSERT_EQ(run_ragd({"ingest", "--data", data, dir / "a.txt"}).exit_code, 0);
+    ASSERT_EQ(run_ragd({"ingest", "--data", data, "-c", "legal", dir / "a.txt"}).exit_code, 0);
+    for (const char* mode : {"keyword", "vector", "hybrid"}) {
+        json hits = json::parse(run_ragd({"search", "--data", data, "--mode", mode, "-c", "legal",
+                                          "--json", "indemnity"})
+                                    .out);
+        ASSERT_EQ(hits.size(), 1u) << mode;
+        EXPECT_EQ(hits[0]["collection"], "legal");
+    }
+    expect_consistent(stats(data));
+}
+
+TEST(Cli, FolderWalkSkipsBinariesWithoutExtensionAndFixedFilesClearFailures) {
+    TempDir dir;
+    std::string data = dir / "data";
+    fs::create_directories(dir / "in");
+    write_file(dir / "in/LICENSE", "Permission is hereby granted, free of charge.\n");
+    std::string elf =
+        "\x7f"
+        "ELF";
+    elf += std::string(4096, '\0');
+    write_file(dir / "in/program", elf);
+    RunResult r = run_ragd({"ingest", "--data", data, "--json", dir / "in"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["added"], 1);  // LICENSE yes, the program not even tried
+
+    write_file(dir / "in/empty.txt", "");
+    EXPECT_EQ(run_ragd({"ingest", "--data", data, dir / "in"}).exit_code, 1);
+    EXPECT_EQ(stats(data)["jobs_failed"], 1);
+    write_file(dir / "in/empty.txt", "Now it has words in it.\n");
+    EXPECT_EQ(run_ragd({"ingest", "--data", data, dir / "in"}).exit_code, 0);
+    EXPECT_EQ(stats(data)["jobs_failed"], 0);
+}
+
+TEST(Cli, IngestWithoutPathsResumesTheQueue) {
+    TempDir dir;
+    std::string data = dir / "data";
+    write_file(dir / "a.txt", "Queued before a crash.\n");
+    {
+        // A queued job with no process to run it: what a kill -9 right after queueing leaves.
+        Store store(data);
+        store.enqueue_job(dir / "a.txt", "");
+    }
+    RunResult r = run_ragd({"ingest", "--data", data, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["added"], 1);
+    json s = stats(data);
+    EXPECT_EQ(s["documents"], 1);
+    expect_consistent(s);
+}
+
+TEST(Cli, SearchWorksWhileAnotherProcessIngests) {
+    TempDir dir;
+    std::string data = dir / "data";
+    write_file(dir / "first.txt", "The first document mentions aardvarks.\n");
+    ASSERT_EQ(run_ragd({"ingest", "--data", data, dir / "first.txt"}).exit_code, 0);
+    fs::create_directories(dir / "many");
+    for (int i = 0; i < 300; ++i)
+        write_file(dir / ("many/f" + std::to_string(i) + ".txt"),
+                   "Document number " + std::to_string(i) + " about quarterly reports.\n");
+    int pid = test::spawn_ragd({"ingest", "--data", data, dir / "many"});
+    // Readers never wait for the writer, and never keep it out.
+    for (int i = 0; i < 5; ++i) {
+        RunResult r =
+            run_ragd({"search", "--data", data, "--mode", "keyword", "--json", "aardvarks"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(json::parse(r.out).size(), 1u);
+    }
+    EXPECT_EQ(test::wait_ragd(pid), 0);
+    json s = stats(data);
+    EXPECT_EQ(s["documents"], 301);
+    expect_consistent(s);
 }
 
 }  // namespace

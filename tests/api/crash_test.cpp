@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "index/index.h"
 #include "ingest/store.h"
 #include "tests/testutil.h"
 
@@ -34,6 +35,19 @@ std::map<std::string, std::vector<std::string>> snapshot(const std::string& data
     return out;
 }
 
+// What each store holds, read without letting the indexes catch up first (ragd stats
+// would sync them): the state the last ingest left behind.
+struct Counts {
+    int64_t chunks, keyword_docs, vectors;
+};
+Counts raw_counts(const std::string& data) {
+    Config cfg;
+    cfg.data_dir = data;
+    Store store(data);
+    Indexes indexes(cfg, make_hashed_embedder());
+    return {store.counts().chunks, indexes.keyword_docs(), indexes.vectors()};
+}
+
 json stats(const std::string& data) {
     test::RunResult r = run_ragd({"stats", "--data", data, "--json"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -49,7 +63,7 @@ TEST(Crash, KillNineDuringIngestThenRerunConverges) {
     const char* words[] = {"contract",  "patient", "dose",      "termination", "notice",
                            "liability", "privacy", "retention", "payment",     "tablet",
                            "the",       "of",      "and",       "shall",       "within"};
-    for (int f = 0; f < 40; ++f) {
+    for (int f = 0; f < 80; ++f) {
         std::string text;
         int paragraphs = 5 + static_cast<int>(rng() % 30);
         for (int p = 0; p < paragraphs; ++p) {
@@ -66,7 +80,9 @@ TEST(Crash, KillNineDuringIngestThenRerunConverges) {
             fs::copy_file(e.path(), input + "/" + e.path().filename().string());
 
     std::string crashed = dir / "crashed";
-    std::uniform_int_distribution<int> delay_ms(5, 400);
+    // Delays spread over the whole run (about a second here): parsing, storing, the
+    // periodic index syncs and the final one all get killed in some round.
+    std::uniform_int_distribution<int> delay_ms(5, 1200);
     int kills = 0;
     for (int round = 0; round < 12; ++round) {
         int pid = test::spawn_ragd({"ingest", "--data", crashed, "--workers", "2", input});
@@ -82,6 +98,9 @@ TEST(Crash, KillNineDuringIngestThenRerunConverges) {
     ASSERT_EQ(once.exit_code, 0) << once.err;
 
     EXPECT_GT(kills, 0);
+    Counts raw = raw_counts(crashed);
+    EXPECT_EQ(raw.chunks, raw.keyword_docs);
+    EXPECT_EQ(raw.chunks, raw.vectors);
     EXPECT_EQ(snapshot(crashed), snapshot(clean));
     json a = stats(crashed), b = stats(clean);
     EXPECT_EQ(a["documents"], b["documents"]);
