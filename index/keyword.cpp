@@ -133,7 +133,7 @@ std::optional<int64_t> KeywordIndex::applied_seq() {
 void KeywordIndex::reset() {
     std::lock_guard lock(mu_);
     try {
-        writer_.reset();  // releases the lock; pending changes are dropped
+        writer_.reset();  // releases the lock (Xapian commits on close; the files go next)
         reader_.reset();
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);

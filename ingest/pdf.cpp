@@ -52,6 +52,9 @@ namespace {
 constexpr char kMagic[8] = {'R', 'A', 'G', 'D', 'P', 'D', 'F', '1'};
 constexpr size_t kHeader = 5;               // type + u32 length
 constexpr uint32_t kMaxMessage = 64 << 10;  // longest 'E' payload accepted
+// Most pages a PDF may have. Each page costs a string and a row however empty it is, so a
+// hostile file of a million tiny page objects is refused rather than stored.
+constexpr uint32_t kMaxPages = 100000;
 constexpr int64_t kTextFactor = 4;          // text allowed per byte of the file limit
 
 uint32_t get_u32(const char* p) {
@@ -207,6 +210,7 @@ struct Decoder {
             if (buf.size() - pos - kHeader < len) break;  // wait for the rest
             const char* payload = buf.data() + pos + kHeader;
             if (type == 'P') {
+                if (pages.size() >= kMaxPages) return set_bad("more than the page limit");
                 pages.emplace_back(payload, len);
             } else if (type == 'E') {
                 message.assign(payload, len);
@@ -264,6 +268,9 @@ int pdf_worker_main(int argc, char** argv) {
         if (doc->is_locked()) return worker_fail("encrypted PDF (password required)");
         int n = doc->pages();
         if (n <= 0) return worker_fail("PDF has no pages");
+        if (static_cast<uint32_t>(n) > kMaxPages)
+            return worker_fail("PDF has " + std::to_string(n) + " pages, more than the " +
+                               std::to_string(kMaxPages) + " ragd accepts");
         for (int i = 0; i < n; ++i) {
             std::string text;
             std::unique_ptr<poppler::page> page(doc->create_page(i));
