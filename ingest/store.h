@@ -175,9 +175,11 @@ class Store {
     void finish_job(int64_t job_id, PutResult result, int64_t document_id, int pages, int chunks);
     void fail_job(int64_t job_id, const std::string& error);
     // After a crash: jobs left "running" by a dead process go back to pending, unless they
-    // have been tried kMaxJobAttempts times already (they fail then). Returns the number
-    // requeued. REQUIRES: the caller holds the data directory lock (no other live worker).
-    static constexpr int kMaxJobAttempts = 3;
+    // have been tried kMaxJobAttempts times already (they fail then: a file that kills the
+    // ingesting process must not kill every later run; the limit is high enough that
+    // kills from outside, which land on whatever job is running, do not trip it). Returns
+    // the number requeued. REQUIRES: the caller holds the data directory lock.
+    static constexpr int kMaxJobAttempts = 5;
     int requeue_running_jobs();
     std::optional<JobRow> job(int64_t id);
     std::vector<JobRow> jobs(const std::string& state_filter = "");

@@ -201,7 +201,7 @@ TEST(Store, RemoveDocumentsIsAllOrNothing) {
     EXPECT_EQ(s.counts().documents, 1);
 }
 
-TEST(Store, JobsThatKeepKillingTheProcessFailAfterThreeAttempts) {
+TEST(Store, JobsThatKeepKillingTheProcessFailAfterFiveAttempts) {
     TempDir dir;
     Store s(dir.path());
     int64_t job = s.enqueue_job("/poison.pdf", "");
@@ -213,7 +213,7 @@ TEST(Store, JobsThatKeepKillingTheProcessFailAfterThreeAttempts) {
     EXPECT_EQ(s.requeue_running_jobs(), 0);
     JobRow j = *s.job(job);
     EXPECT_EQ(j.state, "failed");
-    EXPECT_NE(j.error.find("gave up after 3 attempts"), std::string::npos) << j.error;
+    EXPECT_NE(j.error.find("gave up after 5 attempts"), std::string::npos) << j.error;
 }
 
 TEST(Store, FailedCountClearsWhenALaterJobForThePathSucceeds) {
