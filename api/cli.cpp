@@ -60,16 +60,7 @@ struct Args {
     }
     int64_t get_int(const std::string& name, int64_t def, int64_t lo, int64_t hi) const {
         auto it = flags.find(name);
-        if (it == flags.end()) return def;
-        const std::string& v = it->second;
-        char* end = nullptr;
-        errno = 0;
-        long long x = std::strtoll(v.c_str(), &end, 10);
-        if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi)
-            throw Error(Error::Code::InvalidArgument, name + " must be an integer from " +
-                                                          std::to_string(lo) + " to " +
-                                                          std::to_string(hi) + ", got '" + v + "'");
-        return x;
+        return it == flags.end() ? def : parse_int(name, it->second, lo, hi);
     }
 };
 
@@ -341,10 +332,11 @@ int cmd_ingest(int argc, char** argv) {
             // A reader holds the lock only for a moment; a writer for its whole run.
             if (e.code() != Error::Code::Busy) throw;
             if (tries == 20) {
-                std::printf("Queued %zu file%s: another ragd process (ingest or serve) holds %s "
-                            "and ingests the queue; `ragd ingest` with no path resumes it "
-                            "later.\n",
-                            files.size(), files.size() == 1 ? "" : "s", cfg.data_dir.c_str());
+                std::printf(
+                    "Queued %zu file%s: another ragd process (ingest or serve) holds %s "
+                    "and ingests the queue; `ragd ingest` with no path resumes it "
+                    "later.\n",
+                    files.size(), files.size() == 1 ? "" : "s", cfg.data_dir.c_str());
                 return kExitOk;
             }
             usleep(100 * 1000);
@@ -638,9 +630,8 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"ingest", cmd_ingest}, {"search", cmd_search}, {"ask", cmd_ask},
-    {"docs", cmd_docs},     {"stats", cmd_stats},   {"reindex", cmd_reindex},
-    {"serve", run_serve},
+    {"ingest", cmd_ingest}, {"search", cmd_search},   {"ask", cmd_ask},     {"docs", cmd_docs},
+    {"stats", cmd_stats},   {"reindex", cmd_reindex}, {"serve", run_serve},
 };
 
 const char* const kPlanned[] = {"run", "tokenize", "embed", "bench", "extract"};

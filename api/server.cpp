@@ -38,7 +38,7 @@ namespace ragd {
 
 namespace {
 
-constexpr int kMaxJsonDepth = 64;        // deeper request bodies are refused before parsing
+constexpr int kMaxJsonDepth = 64;  // deeper request bodies are refused before parsing
 constexpr size_t kMaxFilenameBytes = 200;
 
 // ---------------------------------------------------------------------------------------
@@ -54,30 +54,49 @@ struct ApiError {
 
 const char* error_type(int status) {
     switch (status) {
-        case 401: return "authentication_error";
-        case 403: return "permission_error";
-        case 404: return "not_found_error";
-        case 501: return "not_implemented_error";
-        case 503: return "service_unavailable_error";
-        default: return status >= 500 ? "server_error" : "invalid_request_error";
+        case 401:
+            return "authentication_error";
+        case 403:
+            return "permission_error";
+        case 404:
+            return "not_found_error";
+        case 501:
+            return "not_implemented_error";
+        case 503:
+            return "service_unavailable_error";
+        default:
+            return status >= 500 ? "server_error" : "invalid_request_error";
     }
 }
 
 const char* default_code(int status) {
     switch (status) {
-        case 400: return "bad_request";
-        case 401: return "unauthorized";
-        case 403: return "forbidden";
-        case 404: return "not_found";
-        case 405: return "method_not_allowed";
-        case 408: return "request_timeout";
-        case 413: return "payload_too_large";
-        case 415: return "unsupported_media_type";
-        case 421: return "misdirected_request";
-        case 431: return "header_too_large";
-        case 501: return "not_implemented";
-        case 503: return "service_unavailable";
-        default: return status >= 500 ? "internal_error" : "bad_request";
+        case 400:
+            return "bad_request";
+        case 401:
+            return "unauthorized";
+        case 403:
+            return "forbidden";
+        case 404:
+            return "not_found";
+        case 405:
+            return "method_not_allowed";
+        case 408:
+            return "request_timeout";
+        case 413:
+            return "payload_too_large";
+        case 415:
+            return "unsupported_media_type";
+        case 421:
+            return "misdirected_request";
+        case 431:
+            return "header_too_large";
+        case 501:
+            return "not_implemented";
+        case 503:
+            return "service_unavailable";
+        default:
+            return status >= 500 ? "internal_error" : "bad_request";
     }
 }
 
@@ -90,7 +109,8 @@ HttpResponse error_response(int status, const std::string& message, std::string 
     if (code.empty()) code = default_code(status);
     HttpResponse r;
     r.status = status;
-    r.body = dump({{"error", {{"message", message}, {"type", error_type(status)}, {"code", code}}}});
+    r.body =
+        dump({{"error", {{"message", message}, {"type", error_type(status)}, {"code", code}}}});
     return r;
 }
 
@@ -103,11 +123,16 @@ HttpResponse json_response(int status, const json& j) {
 
 int status_of(const Error& e) {
     switch (e.code()) {
-        case Error::Code::InvalidArgument: return 400;
-        case Error::Code::NotFound: return 404;
-        case Error::Code::Unsupported: return 415;
-        case Error::Code::Busy: return 503;
-        default: return 500;
+        case Error::Code::InvalidArgument:
+            return 400;
+        case Error::Code::NotFound:
+            return 404;
+        case Error::Code::Unsupported:
+            return 415;
+        case Error::Code::Busy:
+            return 503;
+        default:
+            return 500;
     }
 }
 
@@ -122,14 +147,20 @@ int json_depth(const std::string& s) {
     bool in_string = false, escape = false;
     for (char c : s) {
         if (in_string) {
-            if (escape) escape = false;
-            else if (c == '\\') escape = true;
-            else if (c == '"') in_string = false;
+            if (escape)
+                escape = false;
+            else if (c == '\\')
+                escape = true;
+            else if (c == '"')
+                in_string = false;
             continue;
         }
-        if (c == '"') in_string = true;
-        else if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
-        else if (c == ']' || c == '}') --depth;
+        if (c == '"')
+            in_string = true;
+        else if (c == '[' || c == '{')
+            max_depth = std::max(max_depth, ++depth);
+        else if (c == ']' || c == '}')
+            --depth;
     }
     return max_depth;
 }
@@ -138,8 +169,10 @@ json parse_object(const HttpRequest& req) {
     if (req.body.empty())
         throw ApiError{400, "the request body must be a JSON object", "invalid_json"};
     if (json_depth(req.body) > kMaxJsonDepth)
-        throw ApiError{400, "the request body is nested deeper than " +
-                                std::to_string(kMaxJsonDepth) + " levels", "invalid_json"};
+        throw ApiError{
+            400,
+            "the request body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels",
+            "invalid_json"};
     json j;
     try {
         j = json::parse(req.body);  // rejects invalid UTF-8 in strings
@@ -166,12 +199,15 @@ int64_t opt_int(const json& o, const char* key, int64_t def, int64_t lo, int64_t
         throw ApiError{400, std::string("'") + key + "' must be an integer", "invalid_type"};
     // Unsigned values above INT64_MAX are out of range too.
     if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-        throw ApiError{400, std::string("'") + key + "' must be from " + std::to_string(lo) +
-                                " to " + std::to_string(hi), "out_of_range"};
+        throw ApiError{400,
+                       std::string("'") + key + "' must be from " + std::to_string(lo) + " to " +
+                           std::to_string(hi),
+                       "out_of_range"};
     int64_t v = it->get<int64_t>();
     if (v < lo || v > hi)
-        throw ApiError{400, std::string("'") + key + "' must be from " + std::to_string(lo) +
-                                " to " + std::to_string(hi) + ", got " + std::to_string(v),
+        throw ApiError{400,
+                       std::string("'") + key + "' must be from " + std::to_string(lo) + " to " +
+                           std::to_string(hi) + ", got " + std::to_string(v),
                        "out_of_range"};
     return v;
 }
@@ -277,12 +313,12 @@ class Metrics {
             for (size_t i = 0; i < kBuckets.size(); ++i)
                 o << "ragd_http_request_duration_seconds_bucket{route=\"" << route << "\",le=\""
                   << kBuckets[i] << "\"} " << h.buckets[i] << "\n";
-            o << "ragd_http_request_duration_seconds_bucket{route=\"" << route
-              << "\",le=\"+Inf\"} " << h.count << "\n";
+            o << "ragd_http_request_duration_seconds_bucket{route=\"" << route << "\",le=\"+Inf\"} "
+              << h.count << "\n";
             o << "ragd_http_request_duration_seconds_sum{route=\"" << route << "\"} " << h.sum
               << "\n";
-            o << "ragd_http_request_duration_seconds_count{route=\"" << route << "\"} "
-              << h.count << "\n";
+            o << "ragd_http_request_duration_seconds_count{route=\"" << route << "\"} " << h.count
+              << "\n";
         }
         o << "# HELP ragd_documents Documents in the store.\n# TYPE ragd_documents gauge\n"
           << "ragd_documents " << c.documents << "\n"
@@ -359,7 +395,10 @@ class StorePool {
 class Service {
   public:
     Service(ServerConfig sc, Config cfg, std::vector<std::string> roots)
-        : sc_(std::move(sc)), cfg_(std::move(cfg)), roots_(std::move(roots)), stores_(cfg_.data_dir) {}
+        : sc_(std::move(sc)),
+          cfg_(std::move(cfg)),
+          roots_(std::move(roots)),
+          stores_(cfg_.data_dir) {}
     ~Service() { stop_ingest(); }
     Service(const Service&) = delete;
     Service& operator=(const Service&) = delete;
@@ -368,7 +407,8 @@ class Service {
     void open() {
         auto store = stores_.take();
         store->requeue_running_jobs();
-        indexes_ = std::make_unique<Indexes>(cfg_, std::shared_ptr<const Embedder>(make_hashed_embedder()));
+        indexes_ = std::make_unique<Indexes>(
+            cfg_, std::shared_ptr<const Embedder>(make_hashed_embedder()));
         indexes_->sync(*store);
         std::lock_guard lock(jobs_mu_);
         for (const JobRow& j : store->jobs("pending")) unindexed_.insert(j.id);
@@ -401,7 +441,9 @@ class Service {
     void record_transport_error(int status) { metrics_.record("transport", status, 0); }
 
     // ---- ingestion runner ----
-    void start_ingest() { ingest_thread_ = std::thread([this] { ingest_loop(); }); }
+    void start_ingest() {
+        ingest_thread_ = std::thread([this] { ingest_loop(); });
+    }
     void notify_ingest() {
         std::lock_guard lock(wake_mu_);
         wake_ = true;
@@ -455,8 +497,9 @@ class Service {
         // DNS-rebinding defence: a page on evil.example resolving to 127.0.0.1 sends
         // Host: evil.example, which a loopback-bound server refuses.
         if (sc_.host_check && is_loopback_host(sc_.host) && !host_allowed(req.header("host")))
-            throw ApiError{421, "Host header '" + req.header("host") +
-                                    "' is not this server (loopback only)", "invalid_host"};
+            throw ApiError{
+                421, "Host header '" + req.header("host") + "' is not this server (loopback only)",
+                "invalid_host"};
         const Route* found = nullptr;
         std::string id, allow;
         for (const Route& r : kRoutes) {
@@ -484,7 +527,8 @@ class Service {
             }
         }
         if (!found) {
-            if (allow.empty()) throw ApiError{404, "no route " + req.method + " " + req.path, "no_route"};
+            if (allow.empty())
+                throw ApiError{404, "no route " + req.method + " " + req.path, "no_route"};
             HttpResponse r = error_response(405, "method " + req.method + " is not allowed on " +
                                                      req.path + " (allowed: " + allow + ")");
             r.headers.push_back({"Allow", allow});
@@ -555,23 +599,28 @@ class Service {
         json body = parse_object(req);
         SearchRequest sr = search_request(body, "question");
         if (opt_bool(body, "stream", false))
-            throw ApiError{501, "streaming answers (server-sent events) are not supported yet; "
-                                "send stream: false", "stream_not_supported"};
+            throw ApiError{501,
+                           "streaming answers (server-sent events) are not supported yet; "
+                           "send stream: false",
+                           "stream_not_supported"};
         auto store = stores_.take();
         std::vector<Hit> hits = search(*indexes_, *store, sr, cfg_);
         std::vector<Passage> passages = assemble_context(hits, cfg_.context_tokens);
         Answer answer = extractive_answer(sr.query, passages);
         json cites = json::array();
         for (const Citation& c : answer.citations) cites.push_back(citation_json(c));
-        return json_response(200, {{"answer", answer.text}, {"citations", cites}, {"mode", "extractive"}});
+        return json_response(
+            200, {{"answer", answer.text}, {"citations", cites}, {"mode", "extractive"}});
     }
 
     HttpResponse add_document(const HttpRequest& req, const std::string&) {
         if (req.query.count("filename")) return upload(req);
         std::string ctype = req.header("content-type");
         if (ctype.rfind("multipart/", 0) == 0)
-            throw ApiError{415, "multipart uploads are not supported yet; send the file as the "
-                                "raw body with ?filename=NAME", "unsupported_media_type"};
+            throw ApiError{415,
+                           "multipart uploads are not supported yet; send the file as the "
+                           "raw body with ?filename=NAME",
+                           "unsupported_media_type"};
         json body = parse_object(req);
         std::optional<std::string> path = opt_string(body, "path");
         if (!path || path->empty())
@@ -579,8 +628,10 @@ class Service {
                            "invalid_type"};
         std::string collection = opt_string(body, "collection").value_or("");
         if (roots_.empty())
-            throw ApiError{403, "adding files by path is disabled: no allowed_roots are "
-                                "configured", "path_not_allowed"};
+            throw ApiError{403,
+                           "adding files by path is disabled: no allowed_roots are "
+                           "configured",
+                           "path_not_allowed"};
         std::error_code ec;
         fs::path abs = fs::absolute(*path, ec).lexically_normal();
         fs::path real = fs::canonical(abs, ec);
@@ -591,13 +642,17 @@ class Service {
                     throw ApiError{404, *path + ": no such file", "file_not_found"};
             throw ApiError{403, *path + " is outside the allowed roots", "path_not_allowed"};
         }
-        bool allowed = std::any_of(roots_.begin(), roots_.end(),
-                                   [&](const std::string& r) { return is_under(real.string(), r); });
+        bool allowed = std::any_of(roots_.begin(), roots_.end(), [&](const std::string& r) {
+            return is_under(real.string(), r);
+        });
         if (!allowed)
             throw ApiError{403, *path + " is outside the allowed roots", "path_not_allowed"};
         if (!fs::is_regular_file(real, ec))
-            throw ApiError{400, *path + " is not a regular file (folders are not supported "
-                                "yet)", "not_a_file"};
+            throw ApiError{400,
+                           *path +
+                               " is not a regular file (folders are not supported "
+                               "yet)",
+                           "not_a_file"};
         return enqueue(real.string(), collection, std::nullopt);
     }
 
@@ -615,7 +670,8 @@ class Service {
         std::error_code ec;
         if (!fs::exists(file, ec)) {
             fs::create_directories(dir, ec);
-            if (ec) throw Error(Error::Code::IO, "cannot create " + dir.string() + ": " + ec.message());
+            if (ec)
+                throw Error(Error::Code::IO, "cannot create " + dir.string() + ": " + ec.message());
             fs::path tmp = dir / ("." + name + ".part");
             {
                 std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -699,8 +755,9 @@ class Service {
     }
 
     HttpResponse no_model(const HttpRequest&, const std::string&) {
-        throw ApiError{503, "no model loaded: generation, embeddings and extraction need a "
-                            "GGUF model, which this version of ragd serve cannot load yet",
+        throw ApiError{503,
+                       "no model loaded: generation, embeddings and extraction need a "
+                       "GGUF model, which this version of ragd serve cannot load yet",
                        "model_not_loaded"};
     }
 
@@ -758,8 +815,8 @@ class Service {
     std::mutex sync_mu_;                // serializes Indexes::sync
     Metrics metrics_;
 
-    std::mutex jobs_mu_;                    // guards unindexed_
-    std::unordered_set<int64_t> unindexed_; // jobs queued here whose result is not yet searchable
+    std::mutex jobs_mu_;                     // guards unindexed_
+    std::unordered_set<int64_t> unindexed_;  // jobs queued here whose result is not yet searchable
 
     std::thread ingest_thread_;
     std::mutex wake_mu_;  // guards wake_
@@ -775,8 +832,9 @@ class Service {
 int64_t int_value(const json& v, const std::string& key, int64_t lo, int64_t hi) {
     if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(hi)) ||
         v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-        throw Error(Error::Code::InvalidArgument, "config key '" + key + "' must be an integer from " +
-                                                      std::to_string(lo) + " to " + std::to_string(hi));
+        throw Error(Error::Code::InvalidArgument,
+                    "config key '" + key + "' must be an integer from " + std::to_string(lo) +
+                        " to " + std::to_string(hi));
     return v.get<int64_t>();
 }
 
@@ -786,24 +844,14 @@ std::string string_value(const json& v, const std::string& key) {
     return v.get<std::string>();
 }
 
-int64_t parse_flag_int(const std::string& flag, const std::string& v, int64_t lo, int64_t hi) {
-    char* end = nullptr;
-    errno = 0;
-    long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi)
-        throw Error(Error::Code::InvalidArgument, flag + " must be an integer from " +
-                                                      std::to_string(lo) + " to " +
-                                                      std::to_string(hi) + ", got '" + v + "'");
-    return x;
-}
-
 constexpr int64_t kMaxBodyLimit = 1ll << 40;
 
 }  // namespace
 
 void load_server_config_file(const std::string& file, ServerConfig* cfg) {
     std::error_code ec;
-    if (!fs::exists(file, ec)) throw Error(Error::Code::NotFound, "config file " + file + " not found");
+    if (!fs::exists(file, ec))
+        throw Error(Error::Code::NotFound, "config file " + file + " not found");
     std::ifstream in(file, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -815,39 +863,54 @@ void load_server_config_file(const std::string& file, ServerConfig* cfg) {
         throw Error(Error::Code::InvalidArgument, "config file " + file + ": " + e.what());
     }
     if (!j.is_object())
-        throw Error(Error::Code::InvalidArgument, "config file " + file + " must hold a JSON object");
+        throw Error(Error::Code::InvalidArgument,
+                    "config file " + file + " must hold a JSON object");
     for (auto& [key, v] : j.items()) {
-        if (key == "host") cfg->host = string_value(v, key);
-        else if (key == "port") cfg->port = int(int_value(v, key, 0, 65535));
-        else if (key == "api_key") cfg->api_key = string_value(v, key);
-        else if (key == "data_dir") cfg->data_dir = string_value(v, key);
+        if (key == "host")
+            cfg->host = string_value(v, key);
+        else if (key == "port")
+            cfg->port = int(int_value(v, key, 0, 65535));
+        else if (key == "api_key")
+            cfg->api_key = string_value(v, key);
+        else if (key == "data_dir")
+            cfg->data_dir = string_value(v, key);
         else if (key == "allowed_roots") {
             if (!v.is_array())
-                throw Error(Error::Code::InvalidArgument, "config key 'allowed_roots' must be an array of strings");
+                throw Error(Error::Code::InvalidArgument,
+                            "config key 'allowed_roots' must be an array of strings");
             cfg->allowed_roots.clear();
             for (const json& r : v) cfg->allowed_roots.push_back(string_value(r, key));
-        } else if (key == "threads") cfg->threads = int(int_value(v, key, 1, 256));
-        else if (key == "max_body_bytes") cfg->max_body_bytes = uint64_t(int_value(v, key, 1, kMaxBodyLimit));
-        else if (key == "max_header_bytes") cfg->max_header_bytes = uint32_t(int_value(v, key, 1024, 1 << 24));
-        else if (key == "read_timeout_s") cfg->read_timeout_s = int(int_value(v, key, 1, 3600));
-        else if (key == "max_connections") cfg->max_connections = int(int_value(v, key, 1, 1000000));
-        else if (key == "max_k") cfg->max_k = int(int_value(v, key, 1, 1000));
-        else if (key == "workers") cfg->workers = int(int_value(v, key, 1, 256));
+        } else if (key == "threads")
+            cfg->threads = int(int_value(v, key, 1, 256));
+        else if (key == "max_body_bytes")
+            cfg->max_body_bytes = uint64_t(int_value(v, key, 1, kMaxBodyLimit));
+        else if (key == "max_header_bytes")
+            cfg->max_header_bytes = uint32_t(int_value(v, key, 1024, 1 << 24));
+        else if (key == "read_timeout_s")
+            cfg->read_timeout_s = int(int_value(v, key, 1, 3600));
+        else if (key == "max_connections")
+            cfg->max_connections = int(int_value(v, key, 1, 1000000));
+        else if (key == "max_k")
+            cfg->max_k = int(int_value(v, key, 1, 1000));
+        else if (key == "workers")
+            cfg->workers = int(int_value(v, key, 1, 256));
         else if (key == "host_check") {
             if (!v.is_boolean())
-                throw Error(Error::Code::InvalidArgument, "config key 'host_check' must be true or false");
+                throw Error(Error::Code::InvalidArgument,
+                            "config key 'host_check' must be true or false");
             cfg->host_check = v.get<bool>();
         } else
-            throw Error(Error::Code::InvalidArgument, "config file " + file + ": unknown key '" + key + "'");
+            throw Error(Error::Code::InvalidArgument,
+                        "config file " + file + ": unknown key '" + key + "'");
     }
 }
 
 int run_serve(int argc, char** argv) {
     // ---- settings: defaults < config file < environment < flags ----
     std::map<std::string, std::string> flags;
-    static const char* const kValueFlags[] = {"--data", "--host", "--port", "--api-key", "--config",
-                                              "--threads", "--max-body", "-m", "--model",
-                                              "--embed-model"};
+    static const char* const kValueFlags[] = {"--data",   "--host",       "--port",     "--api-key",
+                                              "--config", "--threads",    "--max-body", "-m",
+                                              "--model",  "--embed-model"};
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i], value;
         size_t eq = a.find('=');
@@ -876,11 +939,13 @@ int run_serve(int argc, char** argv) {
     if (const char* e = std::getenv("RAGD_API_KEY"); e && *e) sc.api_key = e;
     if (flags.count("--data")) sc.data_dir = flags["--data"];
     if (flags.count("--host")) sc.host = flags["--host"];
-    if (flags.count("--port")) sc.port = int(parse_flag_int("--port", flags["--port"], 0, 65535));
+    if (flags.count("--port")) sc.port = int(parse_int("--port", flags["--port"], 0, 65535));
     if (flags.count("--api-key")) sc.api_key = flags["--api-key"];
-    if (flags.count("--threads")) sc.threads = int(parse_flag_int("--threads", flags["--threads"], 1, 256));
+    if (flags.count("--threads"))
+        sc.threads = int(parse_int("--threads", flags["--threads"], 1, 256));
     if (flags.count("--max-body"))
-        sc.max_body_bytes = uint64_t(parse_flag_int("--max-body", flags["--max-body"], 1, kMaxBodyLimit));
+        sc.max_body_bytes =
+            uint64_t(parse_int("--max-body", flags["--max-body"], 1, kMaxBodyLimit));
     if (sc.data_dir.empty()) sc.data_dir = "./ragd-data";
     if (sc.host.empty()) throw Error(Error::Code::InvalidArgument, "--host must not be empty");
 
@@ -938,7 +1003,8 @@ int run_serve(int argc, char** argv) {
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    std::fprintf(stderr, "ragd: %s received, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    std::fprintf(stderr, "ragd: %s received, shutting down\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM");
     http.stop();
     service.stop_ingest();
     std::fprintf(stderr, "ragd: stopped\n");

@@ -1,9 +1,21 @@
 #include "config/config.h"
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 
 namespace ragd {
+
+int64_t parse_int(const std::string& what, const std::string& text, int64_t lo, int64_t hi) {
+    char* end = nullptr;
+    errno = 0;
+    long long x = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi)
+        throw Error(Error::Code::InvalidArgument, what + " must be an integer from " +
+                                                      std::to_string(lo) + " to " +
+                                                      std::to_string(hi) + ", got '" + text + "'");
+    return x;
+}
 
 std::string resolve_data_dir(const std::string& flag_value) {
     if (!flag_value.empty()) return flag_value;

@@ -50,12 +50,16 @@ struct Config {
     int hnsw_ef_search = 64;    // FAISS HNSW search breadth
 };
 
+// Parses TEXT as a decimal integer in [lo, hi]. Throws Error::InvalidArgument naming WHAT
+// (a flag or key) on anything else: empty, trailing junk, out of range.
+int64_t parse_int(const std::string& what, const std::string& text, int64_t lo, int64_t hi);
+
 // The data directory contract: --data DIR, else $RAGD_DATA, else ./ragd-data.
 std::string resolve_data_dir(const std::string& flag_value);
 
 // Approximate token count of UTF-8 text without a model tokenizer: each word counts one,
-// plus one per 6 bytes past its first, and each punctuation byte counts one. Used for chunk sizes and context
-// budgets until an embedding model supplies its own tokenizer.
+// plus one per 6 bytes past its first, and each punctuation byte counts one. Used for chunk sizes
+// and context budgets until an embedding model supplies its own tokenizer.
 int approx_tokens(const char* text, size_t len);
 inline int approx_tokens(const std::string& s) {
     return approx_tokens(s.data(), s.size());

@@ -29,3 +29,23 @@ TEST(Config, ApproxTokensCountsWordsPunctuationAndLongWords) {
 
 }  // namespace
 }  // namespace ragd
+
+namespace ragd {
+namespace {
+
+TEST(Config, ParseIntAcceptsOnlyWholeNumbersInRange) {
+    EXPECT_EQ(parse_int("-k", "5", 1, 10), 5);
+    EXPECT_EQ(parse_int("-k", "-3", -5, 10), -3);
+    for (const char* bad : {"", "abc", "5x", "1.5", "0", "11", "99999999999999999999999"})
+        EXPECT_THROW(parse_int("-k", bad, 1, 10), Error) << bad;
+    try {
+        parse_int("--port", "http", 0, 65535);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Error::Code::InvalidArgument);
+        EXPECT_NE(std::string(e.what()).find("--port"), std::string::npos);
+    }
+}
+
+}  // namespace
+}  // namespace ragd
