@@ -8,6 +8,7 @@
 #include <set>
 
 #include "ingest/store.h"
+#include "tests/ingest/pdf_fixture.h"
 #include "tests/testutil.h"
 
 namespace ragd {
@@ -246,6 +247,21 @@ TEST(Cli, BadInputsFailCleanlyAndChangeNothing) {
     expect_ingest_fails_cleanly(data, dir / "truncated.pdf", "truncated.pdf");
     write_file(dir / "garbage.pdf", binary);
     expect_ingest_fails_cleanly(data, dir / "garbage.pdf", "garbage.pdf");
+    write_file(dir / "zero.pdf", test::make_pdf({}));
+    expect_ingest_fails_cleanly(data, dir / "zero.pdf", "no pages");
+    test::PdfOptions locked;
+    locked.encrypt = true;
+    locked.user_password = "secret";
+    write_file(dir / "locked.pdf", test::make_pdf({"Confidential terms."}, locked));
+    expect_ingest_fails_cleanly(data, dir / "locked.pdf", "encrypted PDF");
+    write_file(dir / "blank.pdf", test::make_pdf({"", ""}));
+    expect_ingest_fails_cleanly(data, dir / "blank.pdf", "no extractable text");
+    // A folder with nothing to ingest is an error, not a silent success. (An unreadable
+    // file is tested in tests/ingest/parse_test.cpp, which drops root's privileges.)
+    fs::create_directories(dir / "empty-folder");
+    RunResult r = run_ragd({"ingest", "--data", data, dir / "empty-folder"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("no files found"), std::string::npos) << r.err;
 }
 
 TEST(Cli, HugeSingleLineIsChunkedNotRejected) {
