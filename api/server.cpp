@@ -771,8 +771,11 @@ class Service {
         std::unique_ptr<Store> store;
         while (!stop_.load()) {
             {
+                // Woken by uploads; every 2 s also looks for jobs that another process
+                // (`ragd ingest` while this server holds the directory) put in the queue.
                 std::unique_lock lock(wake_mu_);
-                wake_cv_.wait(lock, [&] { return wake_ || stop_.load(); });
+                wake_cv_.wait_for(lock, std::chrono::seconds(2),
+                                  [&] { return wake_ || stop_.load(); });
                 if (stop_.load()) break;
                 wake_ = false;
             }

@@ -39,7 +39,8 @@ class Server {
     // "listening" line and takes the port from it.
     Server(const std::string& data, const std::vector<std::string>& extra) {
         err_path_ = data + ".stderr";
-        std::vector<std::string> args = {test::ragd_binary(), "serve", "--data", data, "--port", "0"};
+        std::vector<std::string> args = {
+            test::ragd_binary(), "serve", "--data", data, "--port", "0"};
         args.insert(args.end(), extra.begin(), extra.end());
         pid_ = fork();
         if (pid_ == 0) {
@@ -57,8 +58,8 @@ class Server {
         const std::string marker = "listening on http://127.0.0.1:";
         while (Clock::now() < deadline) {
             std::string err = stderr_text();
-            if (size_t p = err.find(marker); p != std::string::npos &&
-                                             err.find('\n', p) != std::string::npos) {
+            if (size_t p = err.find(marker);
+                p != std::string::npos && err.find('\n', p) != std::string::npos) {
                 port_ = std::stoi(err.substr(p + marker.size()));
                 return;
             }
@@ -111,7 +112,7 @@ class Server {
 // ---- a tiny blocking HTTP/1.1 client ----
 
 struct Resp {
-    int status = 0;  // 0: no response (connection closed or timed out)
+    int status = 0;                              // 0: no response (connection closed or timed out)
     std::map<std::string, std::string> headers;  // lowercased names
     std::string body;
     json j() const { return json::parse(body); }
@@ -160,7 +161,8 @@ Resp read_response(int fd) {
     size_t pos = head.find("\r\n");
     while (pos != std::string::npos) {
         size_t next = head.find("\r\n", pos + 2);
-        std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+        std::string line =
+            head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
         if (size_t colon = line.find(':'); colon != std::string::npos) {
             std::string name = line.substr(0, colon);
             for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -176,7 +178,8 @@ Resp read_response(int fd) {
             r.body.append(tmp, static_cast<size_t>(n));
         }
     } else {
-        for (ssize_t n; (n = recv(fd, tmp, sizeof tmp, 0)) > 0;) r.body.append(tmp, static_cast<size_t>(n));
+        for (ssize_t n; (n = recv(fd, tmp, sizeof tmp, 0)) > 0;)
+            r.body.append(tmp, static_cast<size_t>(n));
     }
     return r;
 }
@@ -191,11 +194,12 @@ bool closed_by_peer(int fd) {
 std::string request_text(int port, const std::string& method, const std::string& target,
                          const std::string& body, const std::string& key,
                          const std::vector<std::string>& extra = {}) {
-    std::string s = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                    "\r\n";
+    std::string s =
+        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n";
     if (!key.empty()) s += "Authorization: Bearer " + key + "\r\n";
     for (const std::string& h : extra) s += h + "\r\n";
-    if (!body.empty() || method == "POST") s += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (!body.empty() || method == "POST")
+        s += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     s += "\r\n" + body;
     return s;
 }
@@ -235,10 +239,14 @@ class Serve : public ::testing::Test {
         write_file(*dir_ / "root/allowed.txt", "The quarterly audit covers the pelican ledger.\n");
         write_file(*dir_ / "outside.txt", "Secret outside the roots.\n");
         fs::create_symlink(*dir_ / "outside.txt", *dir_ / "root/link.txt");
-        json cfg = {{"api_key", kKey},          {"read_timeout_s", 1},
-                    {"max_body_bytes", 1 << 20}, {"max_header_bytes", 8192},
-                    {"allowed_roots", {*dir_ / "root"}}, {"threads", 4},
-                    {"workers", 1},             {"max_k", 100},
+        json cfg = {{"api_key", kKey},
+                    {"read_timeout_s", 1},
+                    {"max_body_bytes", 1 << 20},
+                    {"max_header_bytes", 8192},
+                    {"allowed_roots", {*dir_ / "root"}},
+                    {"threads", 4},
+                    {"workers", 1},
+                    {"max_k", 100},
                     {"max_connections", 64}};
         write_file(*dir_ / "ragd.json", cfg.dump());
         server_ = new Server(*dir_ / "data", {"--config", *dir_ / "ragd.json"});
@@ -276,13 +284,19 @@ TEST_F(Serve, HealthIsOpenAndEveryOtherRouteNeedsTheKey) {
     EXPECT_EQ(h.headers.count("access-control-allow-origin"), 0u);  // no CORS
 
     const std::vector<std::pair<std::string, std::string>> routes = {
-        {"GET", "/metrics"},         {"POST", "/v1/search"},
-        {"POST", "/v1/ask"},         {"POST", "/v1/documents"},
+        {"GET", "/metrics"},
+        {"POST", "/v1/search"},
+        {"POST", "/v1/ask"},
+        {"POST", "/v1/documents"},
         {"POST", "/v1/documents?filename=a.txt"},
-        {"GET", "/v1/documents"},    {"GET", "/v1/documents/1"},
-        {"DELETE", "/v1/documents/1"}, {"GET", "/v1/jobs/1"},
-        {"POST", "/v1/chat/completions"}, {"POST", "/v1/completions"},
-        {"POST", "/v1/embeddings"},  {"GET", "/v1/models"},
+        {"GET", "/v1/documents"},
+        {"GET", "/v1/documents/1"},
+        {"DELETE", "/v1/documents/1"},
+        {"GET", "/v1/jobs/1"},
+        {"POST", "/v1/chat/completions"},
+        {"POST", "/v1/completions"},
+        {"POST", "/v1/embeddings"},
+        {"GET", "/v1/models"},
         {"GET", "/no/such/route"}};
     for (const auto& [method, path] : routes) {
         std::string body = method == "POST" ? "{\"query\":\"x\"}" : "";
@@ -290,8 +304,8 @@ TEST_F(Serve, HealthIsOpenAndEveryOtherRouteNeedsTheKey) {
         expect_error(call(port(), method, path, body, "wrong-key"), 401, method + " " + path);
         expect_error(call(port(), method, path, body, kKey + "x"), 401, method + " " + path);
         // Not a bearer token.
-        Resp basic = raw(port(), request_text(port(), method, path, body, "",
-                                              {"Authorization: Basic " + kKey}));
+        Resp basic = raw(
+            port(), request_text(port(), method, path, body, "", {"Authorization: Basic " + kKey}));
         EXPECT_EQ(basic.status, 401) << method << " " << path;
     }
     EXPECT_EQ(call(port(), "GET", "/v1/models").status, 200);
@@ -299,16 +313,20 @@ TEST_F(Serve, HealthIsOpenAndEveryOtherRouteNeedsTheKey) {
 
 TEST_F(Serve, HostHeaderMustNameTheLoopbackServer) {
     std::string p = std::to_string(port());
-    for (const std::string& host : {"127.0.0.1:" + p, "localhost:" + p, std::string("localhost"), "[::1]:" + p})
-        EXPECT_EQ(raw(port(), "GET /health HTTP/1.1\r\nHost: " + host + "\r\n\r\n").status, 200) << host;
-    for (const std::string& host : {std::string("evil.example"), "evil.example:" + p,
-                                    std::string("127.0.0.1:1"), std::string("127.0.0.1.evil.example")})
+    for (const std::string& host :
+         {"127.0.0.1:" + p, "localhost:" + p, std::string("localhost"), "[::1]:" + p})
+        EXPECT_EQ(raw(port(), "GET /health HTTP/1.1\r\nHost: " + host + "\r\n\r\n").status, 200)
+            << host;
+    for (const std::string& host :
+         {std::string("evil.example"), "evil.example:" + p, std::string("127.0.0.1:1"),
+          std::string("127.0.0.1.evil.example")})
         expect_error(raw(port(), "GET /health HTTP/1.1\r\nHost: " + host + "\r\n\r\n"), 421, host);
     expect_error(raw(port(), "GET /health HTTP/1.1\r\n\r\n"), 421, "no Host");
 }
 
 TEST_F(Serve, SearchValidatesItsInput) {
-    Resp ok = call(port(), "POST", "/v1/search", R"({"query": "anything", "k": 3, "mode": "keyword"})");
+    Resp ok =
+        call(port(), "POST", "/v1/search", R"({"query": "anything", "k": 3, "mode": "keyword"})");
     EXPECT_EQ(ok.status, 200) << ok.body;
     EXPECT_TRUE(ok.j().is_array());
     const std::vector<std::pair<std::string, std::string>> bad = {
@@ -344,12 +362,15 @@ TEST_F(Serve, SearchValidatesItsInput) {
 }
 
 TEST_F(Serve, AskAnswersExtractivelyAndRefusesStreamingForNow) {
-    Resp r = call(port(), "POST", "/v1/ask", R"({"question": "what does the audit cover?", "k": 3})");
+    Resp r =
+        call(port(), "POST", "/v1/ask", R"({"question": "what does the audit cover?", "k": 3})");
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_TRUE(r.j()["answer"].is_string());
     EXPECT_TRUE(r.j()["citations"].is_array());
-    expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "stream": true})"), 501, "stream");
-    expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "stream": "yes"})"), 400, "stream type");
+    expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "stream": true})"), 501,
+                 "stream");
+    expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "stream": "yes"})"), 400,
+                 "stream type");
     expect_error(call(port(), "POST", "/v1/ask", R"({"query": "x"})"), 400, "no question");
 }
 
@@ -395,14 +416,15 @@ TEST_F(Serve, PathIngestionIsLimitedToAllowedRoots) {
     expect_error(post_path(*dir_ / "root"), 400, "a folder");
     expect_error(call(port(), "POST", "/v1/documents", R"({"path": 5})"), 400, "path type");
     expect_error(call(port(), "POST", "/v1/documents", R"({})"), 400, "no path");
-    Resp multipart = call(port(), "POST", "/v1/documents", "--x--",
-                          kKey, {"Content-Type: multipart/form-data; boundary=x"});
+    Resp multipart = call(port(), "POST", "/v1/documents", "--x--", kKey,
+                          {"Content-Type: multipart/form-data; boundary=x"});
     expect_error(multipart, 415, "multipart not yet");
 }
 
 TEST_F(Serve, UploadPollSearchDeleteRoundTrip) {
     std::string text = "The zanzibarquokka clause says renewals need ninety days of notice.\n";
-    Resp up = call(port(), "POST", "/v1/documents?filename=..%2F..%2Fetc%2Fquokka.txt&collection=legal", text);
+    Resp up = call(port(), "POST",
+                   "/v1/documents?filename=..%2F..%2Fetc%2Fquokka.txt&collection=legal", text);
     ASSERT_EQ(up.status, 202) << up.body;
     EXPECT_TRUE(up.j()["document_id"].is_null());
     std::string stored = up.j()["path"];
@@ -412,11 +434,13 @@ TEST_F(Serve, UploadPollSearchDeleteRoundTrip) {
     ASSERT_EQ(job["state"], "done") << job.dump();
     int64_t doc_id = job["document_id"].get<int64_t>();
 
-    Resp hits = call(port(), "POST", "/v1/search", R"({"query": "zanzibarquokka", "k": 5, "mode": "keyword"})");
+    Resp hits = call(port(), "POST", "/v1/search",
+                     R"({"query": "zanzibarquokka", "k": 5, "mode": "keyword"})");
     ASSERT_EQ(hits.status, 200) << hits.body;
     ASSERT_EQ(hits.j().size(), 1u) << hits.body;
     json hit = hits.j()[0];
-    for (const char* key : {"chunk_id", "document", "path", "page", "start", "end", "score", "text"})
+    for (const char* key :
+         {"chunk_id", "document", "path", "page", "start", "end", "score", "text"})
         EXPECT_TRUE(hit.contains(key)) << key;
     EXPECT_EQ(hit["document_id"], doc_id);
     EXPECT_EQ(hit["document"], "quokka.txt");
@@ -440,15 +464,17 @@ TEST_F(Serve, UploadPollSearchDeleteRoundTrip) {
     EXPECT_FALSE(fs::exists(stored));
     expect_error(call(port(), "GET", "/v1/documents/" + std::to_string(doc_id)), 404, "deleted");
     for (const char* mode : {"keyword", "vector", "hybrid"}) {
-        Resp after = call(port(), "POST", "/v1/search",
-                          json({{"query", "zanzibarquokka renewals"}, {"k", 100}, {"mode", mode}}).dump());
+        Resp after =
+            call(port(), "POST", "/v1/search",
+                 json({{"query", "zanzibarquokka renewals"}, {"k", 100}, {"mode", mode}}).dump());
         ASSERT_EQ(after.status, 200);
         for (const json& h : after.j()) EXPECT_NE(h["document_id"], doc_id) << mode;
     }
 
     expect_error(call(port(), "POST", "/v1/documents?filename=..", "x"), 400, "filename ..");
     expect_error(call(port(), "POST", "/v1/documents?filename=", "x"), 400, "empty filename");
-    expect_error(call(port(), "POST", "/v1/documents?filename=a%FF.txt", "x"), 400, "bad UTF-8 name");
+    expect_error(call(port(), "POST", "/v1/documents?filename=a%FF.txt", "x"), 400,
+                 "bad UTF-8 name");
     expect_error(call(port(), "POST", "/v1/documents?filename=empty.txt", ""), 400, "empty file");
 }
 
@@ -458,11 +484,12 @@ TEST_F(Serve, MetricsArePrometheusText) {
     Resp m = call(port(), "GET", "/metrics");
     ASSERT_EQ(m.status, 200);
     EXPECT_NE(m.headers["content-type"].find("text/plain"), std::string::npos);
-    for (const char* s : {"ragd_http_requests_total{route=\"/health\",status=\"200\"}",
-                          "ragd_http_requests_total{route=\"/v1/search\",status=\"400\"}",
-                          "ragd_http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"}",
-                          "ragd_http_request_duration_seconds_count", "\nragd_documents ",
-                          "\nragd_chunks ", "\nragd_ingest_queue_depth "})
+    for (const char* s :
+         {"ragd_http_requests_total{route=\"/health\",status=\"200\"}",
+          "ragd_http_requests_total{route=\"/v1/search\",status=\"400\"}",
+          "ragd_http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"}",
+          "ragd_http_request_duration_seconds_count", "\nragd_documents ", "\nragd_chunks ",
+          "\nragd_ingest_queue_depth "})
         EXPECT_NE(m.body.find(s), std::string::npos) << s << "\n" << m.body;
 }
 
@@ -481,8 +508,10 @@ TEST_F(Serve, BodyOverTheLimitIsRefusedBeforeItIsRead) {
     ASSERT_GE(fd, 0);
     auto t0 = Clock::now();
     // 1 GiB announced, not one byte of it sent: the answer must come from the header.
-    ASSERT_TRUE(send_all(fd, "POST /v1/documents?filename=big.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                             "Authorization: Bearer " + kKey + "\r\nContent-Length: 1073741824\r\n\r\n"));
+    ASSERT_TRUE(send_all(fd,
+                         "POST /v1/documents?filename=big.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Authorization: Bearer " +
+                             kKey + "\r\nContent-Length: 1073741824\r\n\r\n"));
     Resp r = read_response(fd);
     close(fd);
     expect_error(r, 413, "1 GiB Content-Length");
@@ -503,16 +532,18 @@ TEST_F(Serve, BodyOverTheLimitIsRefusedBeforeItIsRead) {
     expect_error(r, 413, "chunked over the limit");
 
     // A bad Content-Length is a bad request.
-    expect_error(raw(port(), "POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"),
-                 400, "Content-Length abc");
+    expect_error(
+        raw(port(), "POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"),
+        400, "Content-Length abc");
     EXPECT_EQ(call(port(), "GET", "/health").status, 200);
 }
 
 TEST_F(Serve, HugeHeadersGet431) {
     int fd = connect_to(port(), 5);
     ASSERT_GE(fd, 0);
-    std::string req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(1 << 20, 'a') +
-                      "\r\n\r\n";
+    std::string req =
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(1 << 20, 'a') +
+        "\r\n\r\n";
     send_all(fd, req);  // may fail part-way once the server has answered and closed
     Resp r = read_response(fd);
     close(fd);
@@ -612,7 +643,8 @@ TEST(ServeProcess, ConnectionsBeyondTheCapGet503ThenServiceRecovers) {
 TEST(ServeProcess, BadConfigurationIsRefusedWithTheReason) {
     TempDir dir;
     write_file(dir / "unknown.json", R"({"port": 0, "max_bodee": 5})");
-    test::RunResult r = test::run_ragd({"serve", "--data", dir / "d", "--config", dir / "unknown.json"});
+    test::RunResult r =
+        test::run_ragd({"serve", "--data", dir / "d", "--config", dir / "unknown.json"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("max_bodee"), std::string::npos) << r.err;
     write_file(dir / "type.json", R"({"port": "8080"})");
@@ -624,6 +656,30 @@ TEST(ServeProcess, BadConfigurationIsRefusedWithTheReason) {
     r = test::run_ragd({"serve", "--data", dir / "d", "--bogus"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace ragd
+
+namespace ragd {
+namespace {
+
+TEST(ServeProcess, FilesQueuedByTheCliWhileServingAreIngestedByTheServer) {
+    TempDir dir;
+    Server server(dir / "data", {});
+    ASSERT_GT(server.port(), 0);
+    write_file(dir / "memo.txt", "The quarterly audit found no discrepancies in the ledger.\n");
+    test::RunResult r = test::run_ragd({"ingest", "--data", dir / "data", dir / "memo.txt"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Queued 1 file"), std::string::npos) << r.out;
+    bool found = false;
+    for (auto deadline = Clock::now() + std::chrono::seconds(20);
+         !found && Clock::now() < deadline;) {
+        Resp s = call(server.port(), "POST", "/v1/search", R"({"query": "ledger discrepancies"})");
+        found = s.status == 200 && !s.j().empty();
+        if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_TRUE(found) << server.stderr_text();
 }
 
 }  // namespace
