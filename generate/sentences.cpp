@@ -264,7 +264,11 @@ struct Splitter {
         size_t nb = i + 1;  // first non-space of the next line
         while (nb < n && (t[nb] == ' ' || t[nb] == '\t' || t[nb] == '\r')) nb++;
 
-        if (a == i || nb >= n || t[nb] == '\n' || t[nb] == '\f') {  // blank line
+        if (nb < n && t[nb] == '\f') {  // a page break: see run()
+            if (a == i || ends_before(i)) cut(i);
+            return;
+        }
+        if (a == i || nb >= n || t[nb] == '\n') {  // blank line
             cut(i);
             return;
         }
@@ -293,6 +297,18 @@ struct Splitter {
         }
     }
 
+    // True when the last non-space byte before i ends a sentence (., !, ?, :, ;, possibly
+    // followed by closing quotes or brackets), or there is no text before i.
+    bool ends_before(size_t i) const {
+        size_t k = i;
+        while (k > 0 && ascii_space(t[k - 1])) k--;
+        while (k > 0 && (t[k - 1] == '"' || t[k - 1] == '\'' || t[k - 1] == ')' || t[k - 1] == ']'))
+            k--;
+        if (k == 0) return true;
+        char c = t[k - 1];
+        return c == '.' || c == '!' || c == '?' || c == ':' || c == ';';
+    }
+
     // A short line that starts with a capital or digit, has at most 8 words and does not
     // end like a wrapped sentence: a title.
     bool title_like(size_t a, size_t z) const {
@@ -319,8 +335,12 @@ struct Splitter {
             unsigned char c = t[i];
             if (sent_first == npos && !ascii_space(c)) sent_first = i;
             if (c == '\f') {
-                cut(i);
-                cut(i + 1);
+                // A page break ends a sentence only if the text before it does: "She does
+                // not\n\fmeet the criteria" is one sentence across two pages.
+                if (ends_before(i)) {
+                    cut(i);
+                    cut(i + 1);
+                }
                 line_start = ++i;
                 continue;
             }

@@ -142,8 +142,12 @@ class Chunker {
                 ++q;
             }
             Level after;
-            if (q >= n_ || newlines >= 2 || page_break)
+            // A page break is a paragraph break only where a sentence ends before it; else
+            // the sentence runs on to the next page, and the break is a line break.
+            if (q >= n_ || (newlines >= 2 && !page_break) || (page_break && ends_sentence(e)))
                 after = kParagraph;
+            else if (page_break)
+                after = kLine;
             else if (q == e)
                 after = kToken;
             else if (ends_sentence(e))

@@ -110,12 +110,16 @@ TEST(SplitSentences, BulletItems) {
 }
 
 TEST(SplitSentences, PageSeparators) {
-    std::string t = "End of page one\n\fStart of page two. More text.";
-    EXPECT_EQ(split(t), (V{"End of page one", "Start of page two.", "More text."}));
+    // A page break after a finished sentence ends it.
+    std::string t = "End of page one.\n\fStart of page two. More text.";
+    EXPECT_EQ(split(t), (V{"End of page one.", "Start of page two.", "More text."}));
     // The spans are byte offsets into the text.
     auto spans = split_sentences(t);
     ASSERT_EQ(spans.size(), 3u);
     EXPECT_EQ(spans[1].first, t.find("Start"));
+    // A sentence that runs across the break is one sentence, spanning both pages.
+    t = "She does not\n\fmeet the criteria. Next one.";
+    EXPECT_EQ(split(t), (V{"She does not\n\fmeet the criteria.", "Next one."}));
 }
 
 TEST(SplitSentences, Utf8) {

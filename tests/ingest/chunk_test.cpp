@@ -305,3 +305,25 @@ TEST(Chunk, LongWordAfterShortStartMakesProgress) {
 
 }  // namespace
 }  // namespace ragd
+
+namespace ragd {
+namespace {
+
+TEST(ChunkPages, ASentenceRunningAcrossAPageBreakIsNotCutThere) {
+    // Page one ends mid-sentence. With room for 24 tokens, the chunk can end at the page
+    // break (21 tokens) or after the first sentence (14): a page break inside a sentence is
+    // only a line break, so the sentence end wins.
+    std::string p1 =
+        "A long first sentence with many words in it here and there too. Then a second one "
+        "that does not";
+    std::string p2 = "stop until much later in the text of page two, after many more words.";
+    std::vector<NewChunk> chunks = chunk_document({p1, p2}, 24, 0);
+    ASSERT_GE(chunks.size(), 2u);
+    EXPECT_EQ(chunks[0].text, "A long first sentence with many words in it here and there too.");
+    // And where page one ends a sentence, the page break is a paragraph break.
+    chunks = chunk_document({"One sentence on page one that fills the room here.", p2}, 24, 0);
+    EXPECT_EQ(chunks[0].text, "One sentence on page one that fills the room here.");
+}
+
+}  // namespace
+}  // namespace ragd
