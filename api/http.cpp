@@ -423,12 +423,16 @@ void HttpServer::stop() {
         s.acceptor->close(ignored);
         s.retry_timer->cancel();
     });
+    // Take the sessions out under the lock, post to them after it: a shared_ptr that turns
+    // out to be a session's last owner runs ~Session, which takes the same lock.
+    std::vector<std::shared_ptr<Session>> live;
     {
         std::lock_guard lock(s.mu);
         for (auto& [p, weak] : s.sessions)
-            if (auto sp = weak.lock())
-                net::post(sp->executor(), [sp] { sp->close_if_idle(); });
+            if (auto sp = weak.lock()) live.push_back(std::move(sp));
     }
+    for (auto& sp : live) net::post(sp->executor(), [sp] { sp->close_if_idle(); });
+    live.clear();
     // Requests in flight finish and their connections close after the response.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(s.opts.shutdown_grace_s);
     while (s.active.load() > 0 && std::chrono::steady_clock::now() < deadline)
