@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "index/index.h"
 #include "ingest/store.h"
@@ -110,18 +111,25 @@ TEST(Crash, KillNineDuringIngestThenRerunConverges) {
     EXPECT_EQ(a["jobs_pending"], 0);
     EXPECT_EQ(a["jobs_failed"], 0);
 
-    // Unique terms find the same chunk in both: nothing stale or missing in the indexes.
+    // Unique terms find the same chunks in both: nothing stale or missing in the indexes.
+    // (Overlapping chunks can share a term, and their order among equal scores follows
+    // index-internal ids that differ between the runs, so compare the sets.)
     for (const char* q : {"clause2013", "clause17005", "clause35040"}) {
         for (const char* mode : {"keyword", "hybrid"}) {
-            json ha = json::parse(
-                run_ragd({"search", "--data", crashed, "--mode", mode, "--json", "-k", "1", q})
-                    .out);
-            json hb = json::parse(
-                run_ragd({"search", "--data", clean, "--mode", mode, "--json", "-k", "1", q}).out);
-            ASSERT_EQ(ha.size(), 1u) << q;
-            ASSERT_EQ(hb.size(), 1u) << q;
-            EXPECT_EQ(ha[0]["text"], hb[0]["text"]) << q;
-            EXPECT_NE(ha[0]["text"].get<std::string>().find(q), std::string::npos) << q;
+            std::multiset<std::string> found[2];
+            int i = 0;
+            for (const std::string& data : {crashed, clean}) {
+                json hits = json::parse(
+                    run_ragd({"search", "--data", data, "--mode", mode, "--json", "-k", "10", q})
+                        .out);
+                for (const json& h : hits) {
+                    std::string text = h["text"];
+                    if (text.find(q) != std::string::npos) found[i].insert(text);
+                }
+                ++i;
+            }
+            EXPECT_FALSE(found[0].empty()) << q << " " << mode;
+            EXPECT_EQ(found[0], found[1]) << q << " " << mode;
         }
     }
 }
