@@ -64,7 +64,7 @@ echo "corpus:  $nfiles PDFs, $pages pages, $((bytes / 1024)) KiB in $pdfs"
 echo "ragd:    $ragd"
 echo "poppler: $(pdftotext -v 2>&1 | head -1)"
 
-# One ingest to report what it produced (pages, chunks) and to measure reindex on.
+# One ingest to report what it produced (pages, chunks).
 rm -rf "$data"
 summary=$("$ragd" ingest --data "$data" --workers 2 --json "$pdfs")
 chunks=$(echo "$summary" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["chunks"])')
@@ -77,21 +77,23 @@ fi
 worker_ok=1
 "$ragd" __pdf-worker "${files[0]}" >/dev/null 2>&1 || worker_ok=0
 
-# Commands to time, as parallel arrays: name, command, preparation (run by bash -c).
+# Commands to time, as parallel arrays: name, command, preparation (run by bash -c, so
+# the paths in them are quoted with %q).
+qr=$(printf %q "$ragd") qp=$(printf %q "$pdfs") qd=$(printf %q "$data") qk=$(printf %q "$data.keep")
 names=() cmds=() preps=()
 add() { names+=("$1"); cmds+=("$2"); preps+=("$3"); }
-add "ragd ingest --workers 1" "$ragd ingest --data $data --quiet --workers 1 $pdfs" "rm -rf $data"
-add "ragd ingest --workers 2" "$ragd ingest --data $data --quiet --workers 2 $pdfs" "rm -rf $data"
-add "pdftotext sequential" "for f in $pdfs/*.pdf; do pdftotext -q \"\$f\" - >/dev/null; done" ""
-add "pdftotext xargs -P2" "ls $pdfs/*.pdf | xargs -P2 -I{} pdftotext -q {} /dev/null" ""
+add "ragd ingest --workers 1" "$qr ingest --data $qd --quiet --workers 1 $qp" "rm -rf $qd"
+add "ragd ingest --workers 2" "$qr ingest --data $qd --quiet --workers 2 $qp" "rm -rf $qd"
+add "pdftotext sequential" "for f in $qp/*.pdf; do pdftotext -q \"\$f\" - >/dev/null; done" ""
+add "pdftotext xargs -P2" "printf '%s\\0' $qp/*.pdf | xargs -0 -P2 -I{} pdftotext -q {} /dev/null" ""
 if [ $worker_ok = 1 ]; then
     add "ragd __pdf-worker sequential" \
-        "for f in $pdfs/*.pdf; do $ragd __pdf-worker \"\$f\" >/dev/null; done" ""
+        "for f in $qp/*.pdf; do $qr __pdf-worker \"\$f\" >/dev/null; done" ""
 fi
 # Last: reindex of a finished ingest (the indexes alone).
 rm -rf "$data.keep"
 "$ragd" ingest --data "$data.keep" --quiet --workers 2 "$pdfs" >/dev/null
-add "ragd reindex (indexes only)" "$ragd reindex --data $data.keep >/dev/null" ""
+add "ragd reindex (indexes only)" "$qr reindex --data $qk >/dev/null" ""
 
 median_of() {  # seconds per run on stdin, one a line
     sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -142,4 +144,5 @@ for name in "ragd ingest --workers 1" "pdftotext sequential" "ragd __pdf-worker 
 done
 echo
 echo "($pages pages, $chunks chunks; ratio = ragd pages/s / pdftotext pages/s;" \
-    "reindex pages/s is pages whose chunks it indexed per second)"
+    "reindex pages/s is pages whose chunks it indexed per second;" \
+    "load average at the end $(cut -d' ' -f1-3 /proc/loadavg))"
