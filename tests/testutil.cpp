@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,13 @@ std::string read_file(const std::string& path) {
     std::ostringstream ss;
     ss << f.rdbuf();
     return ss.str();
+}
+
+std::string reference_dir() {
+    const char* env = std::getenv("RAGD_REFERENCE_DIR");
+    std::string dir = env && *env ? env : std::string(RAGD_SOURCE_DIR) + "/../shared/reference";
+    struct stat st;
+    return ::stat((dir + "/README.md").c_str(), &st) == 0 ? dir : "";
 }
 
 std::string source_dir() {

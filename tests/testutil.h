@@ -26,6 +26,9 @@ std::string read_file(const std::string& path);
 // The repository root and the ragd binary under test.
 std::string source_dir();
 std::string ragd_binary();
+// llama.cpp's reference models and outputs: $RAGD_REFERENCE_DIR, else ../shared/reference
+// beside the repository; "" when neither exists (tests that need it then skip, saying so).
+std::string reference_dir();
 
 struct RunResult {
     int exit_code = -1;  // -1 if killed by a signal
