@@ -19,10 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "api/args.h"
+#include "api/commands.h"
 #include "api/json.h"
 #include "api/server.h"
 #include "config/config.h"
 #include "generate/generate.h"
+#include "generate/model.h"
 #include "index/index.h"
 #include "ingest/ingest.h"
 #include "ingest/store.h"
@@ -42,89 +45,6 @@ constexpr int kExitUsage = 2;
 // ---------------------------------------------------------------------------------------
 // Arguments
 // ---------------------------------------------------------------------------------------
-
-struct FlagSpec {
-    const char* names;  // space-separated aliases, e.g. "-k --top-k"
-    bool takes_value;
-};
-
-// Parsed command line of one command: flags by their first alias, and positionals.
-struct Args {
-    std::map<std::string, std::string> flags;
-    std::vector<std::string> positional;
-
-    bool has(const std::string& name) const { return flags.count(name) > 0; }
-    std::string get(const std::string& name, const std::string& def = "") const {
-        auto it = flags.find(name);
-        return it == flags.end() ? def : it->second;
-    }
-    int64_t get_int(const std::string& name, int64_t def, int64_t lo, int64_t hi) const {
-        auto it = flags.find(name);
-        return it == flags.end() ? def : parse_int(name, it->second, lo, hi);
-    }
-};
-
-std::vector<std::string> split_names(const char* names) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (const char* p = names;; ++p) {
-        if (*p == ' ' || *p == '\0') {
-            if (!cur.empty()) out.push_back(cur);
-            cur.clear();
-            if (*p == '\0') break;
-        } else {
-            cur += *p;
-        }
-    }
-    return out;
-}
-
-// Parses argv[first..] against the specs. "--flag=value" and "--flag value" both work;
-// "--" ends the flags. Unknown flags are errors.
-Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& specs) {
-    Args args;
-    bool flags_done = false;
-    for (int i = first; i < argc; ++i) {
-        std::string a = argv[i];
-        if (flags_done || a.size() < 2 || a[0] != '-' ||
-            (a.size() > 1 && std::isdigit(static_cast<unsigned char>(a[1])))) {
-            args.positional.push_back(a);
-            continue;
-        }
-        if (a == "--") {
-            flags_done = true;
-            continue;
-        }
-        std::string value;
-        bool has_inline = false;
-        if (size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
-            value = a.substr(eq + 1);
-            a = a.substr(0, eq);
-            has_inline = true;
-        }
-        const FlagSpec* spec = nullptr;
-        std::string canonical;
-        for (const FlagSpec& s : specs) {
-            std::vector<std::string> names = split_names(s.names);
-            if (std::find(names.begin(), names.end(), a) != names.end()) {
-                spec = &s;
-                canonical = names[0];
-                break;
-            }
-        }
-        if (!spec) throw Error(Error::Code::InvalidArgument, "unknown option " + a);
-        if (spec->takes_value) {
-            if (!has_inline) {
-                if (i + 1 >= argc) throw Error(Error::Code::InvalidArgument, a + " needs a value");
-                value = argv[++i];
-            }
-        } else if (has_inline) {
-            throw Error(Error::Code::InvalidArgument, a + " takes no value");
-        }
-        args.flags[canonical] = value;
-    }
-    return args;
-}
 
 std::string join(const std::vector<std::string>& words, const char* sep = " ") {
     std::string out;
@@ -460,25 +380,56 @@ int cmd_search(int argc, char** argv) {
 
 int cmd_ask(int argc, char** argv) {
     std::vector<FlagSpec> flags = kSearchFlags;
-    flags.push_back({"-m --model", true});
+    for (FlagSpec f : std::vector<FlagSpec>{{"-m --model", true},
+                                            {"-n --max-tokens", true},
+                                            {"--temp --temperature", true},
+                                            {"--seed", true},
+                                            {"-t --threads", true},
+                                            {"-c --ctx-size", true}})
+        flags.push_back(f);
     Args args = parse_args(argc, argv, 2, flags);
-    if (args.has("-m"))
-        throw Error(Error::Code::Unsupported,
-                    "answering with a language model (-m) is not available yet; without -m, "
-                    "ragd answers extractively from the documents");
     SearchRequest req = search_request(args, "ask");
     Config cfg = base_config(args);
+    // Model options are checked, and the model loaded, before any retrieval work.
+    GenerateOptions gen;
+    gen.max_tokens = int(args.get_int("-n", 512, 1, 1 << 20));
+    gen.sampling.temperature = float(get_double(args, "--temp", 0.0, 0, 100));
+    gen.sampling.seed = uint64_t(args.get_int("--seed", 0, 0, INT64_MAX));
+    std::unique_ptr<ModelRunner> runner;
+    if (args.has("-m"))
+        runner = std::make_unique<ModelRunner>(Model::load(args.get("-m")),
+                                               int(args.get_int("-c", 0, 0, 1 << 24)),
+                                               int(args.get_int("-t", 0, 0, 1024)));
     auto session = open_session(cfg, /*write=*/false);
     std::vector<Hit> hits = search(*session->indexes, *session->store, req, cfg);
     std::vector<Passage> passages = assemble_context(hits, cfg.context_tokens);
-    Answer answer = extractive_answer(req.query, passages);
-    if (args.has("--json")) {
+    const bool as_json = args.has("--json");
+    Answer answer;
+    if (runner) {
+        // Text streams to the terminal as it is generated; JSON waits for the end.
+        OnText print = [](const std::string& piece) {
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+            return true;
+        };
+        Generation g;
+        answer = model_answer(*runner, req.query, passages, gen, as_json ? OnText() : print, &g);
+        std::fprintf(stderr, "\n[%d prompt tokens (%d cached) in %.2f s, %d generated in %.2f s]\n",
+                     g.prompt_tokens, g.reused_tokens, g.prompt_seconds, g.completion_tokens,
+                     g.generate_seconds);
+    } else {
+        answer = extractive_answer(req.query, passages);
+    }
+    if (as_json) {
         json cites = json::array();
         for (const Citation& c : answer.citations) cites.push_back(citation_json(c));
-        print_json({{"answer", answer.text}, {"citations", cites}, {"mode", "extractive"}});
+        print_json({{"answer", answer.text},
+                    {"citations", cites},
+                    {"mode", runner ? "model" : "extractive"}});
         return kExitOk;
     }
-    std::printf("%s\n", answer.text.c_str());
+    if (!runner) std::printf("%s", answer.text.c_str());
+    std::printf("\n");
     if (!answer.citations.empty()) {
         std::printf("\nSources:\n");
         for (const Citation& c : answer.citations)
@@ -610,18 +561,24 @@ Usage:
   ragd ingest  [--data DIR] [--collection C] [--workers N] PATH...   add files or folders
                (with no PATH: resume the queue left by an interrupted ingest)
   ragd search  [--data DIR] [--mode hybrid|keyword|vector] [-k N] [--json] QUERY
-  ragd ask     [--data DIR] [-k N] [--json] QUESTION                answer with citations
+  ragd ask     [--data DIR] [-k N] [--json] [-m MODEL.gguf [-n N] [--temp T] [--seed S]
+               [-t THREADS] [-c CTX]] QUESTION                      answer with citations
+               (extractive without -m; with -m the model writes the answer, greedy by default)
   ragd docs    [--data DIR] [--json]                                 list documents
   ragd docs rm [--data DIR] ID|PATH...                               delete documents
   ragd stats   [--data DIR] [--json]                                 counts per store
   ragd reindex [--data DIR]                                          rebuild Xapian and FAISS
+  ragd run     -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS]
+               [-c CTX] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
+               [--logits-out FILE]                                   generate from a prompt
+  ragd tokenize -m MODEL.gguf [--no-special] TEXT                   token ids as JSON
   ragd serve   [--data DIR] [--host H] [--port N] [--api-key KEY] [--config FILE]
                [--threads N] [--max-body BYTES]                      REST API (see README)
 
 Search and ask also take --collection C and --document ID filters.
 Ingest also takes --chunk-tokens N (default 200) and --chunk-overlap N (default 40).
 The data directory is --data DIR, else $RAGD_DATA, else ./ragd-data.
-Not yet available: run, tokenize, embed, bench, extract, ask -m MODEL.
+Not yet available: embed, bench, extract.
 )";
 
 struct Command {
@@ -632,9 +589,10 @@ struct Command {
 const Command kCommands[] = {
     {"ingest", cmd_ingest}, {"search", cmd_search},   {"ask", cmd_ask},     {"docs", cmd_docs},
     {"stats", cmd_stats},   {"reindex", cmd_reindex}, {"serve", run_serve},
+    {"run", cmd_run},       {"tokenize", cmd_tokenize},
 };
 
-const char* const kPlanned[] = {"run", "tokenize", "embed", "bench", "extract"};
+const char* const kPlanned[] = {"embed", "bench", "extract"};
 
 }  // namespace
 

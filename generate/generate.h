@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "generate/runner.h"
 #include "retrieve/retrieve.h"
 
 namespace ragd {
@@ -37,6 +38,24 @@ struct Answer {
 // With no passage or no overlapping sentence, the answer says nothing was found.
 Answer extractive_answer(const std::string& question, const std::vector<Passage>& passages,
                          int max_sentences = 3);
+
+// The chat messages of a grounded question: a system instruction to answer only from
+// the numbered passages and to cite them as [n], then the passages and the question.
+std::vector<ChatMessage> rag_messages(const std::string& question,
+                                      const std::vector<Passage>& passages);
+
+// Answers with the model: streams the text through on_text, and returns the citations
+// the answer actually uses: for each [n] it contains, the sentence of passage n that best
+// matches the answer sentence citing it (or the whole passage when none overlaps).
+// References to passages that do not exist are left out of the citations. Passages are
+// dropped from the end when the prompt would not leave room for max_tokens.
+Answer model_answer(ModelRunner& runner, const std::string& question,
+                    std::vector<Passage> passages, const GenerateOptions& options,
+                    const OnText& on_text = nullptr, Generation* stats = nullptr);
+
+// The passage numbers cited as [n], [n, m] or [n][m] in text, in order of appearance,
+// each once.
+std::vector<int> cited_numbers(const std::string& text);
 
 // Splits text into sentences: returns [start, end) byte spans, trimmed of whitespace.
 // Knows common abbreviations (e.g., Dr., mg., No.), decimals and list markers.

@@ -1,0 +1,145 @@
+// api/cli_model: the commands that run a GGUF model directly: run, tokenize.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "api/args.h"
+#include "api/commands.h"
+#include "generate/gguf.h"
+#include "generate/model.h"
+#include "generate/sampler.h"
+#include "generate/tokenizer.h"
+
+namespace ragd {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string require(const Args& args, const std::string& flag, const char* what) {
+    if (!args.has(flag) || args.get(flag).empty())
+        throw Error(Error::Code::InvalidArgument, flag + " " + what + " is required");
+    return args.get(flag);
+}
+
+void write_floats(const std::string& path, const std::vector<float>& v) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) throw Error(Error::Code::IO, "cannot write " + path);
+    bool ok = std::fwrite(v.data(), sizeof(float), v.size(), f) == v.size();
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok) throw Error(Error::Code::IO, "short write to " + path);
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+    Args args = parse_args(argc, argv, 2,
+                           {{"-m --model", true},
+                            {"-p --prompt", true},
+                            {"-n --n-predict", true},
+                            {"--temp --temperature", true},
+                            {"--seed", true},
+                            {"-t --threads", true},
+                            {"-c --ctx-size", true},
+                            {"--top-k", true},
+                            {"--top-p", true},
+                            {"--min-p", true},
+                            {"--repeat-penalty", true},
+                            {"--logits-out", true}});
+    if (!args.positional.empty())
+        throw Error(Error::Code::InvalidArgument,
+                    "unexpected argument '" + args.positional[0] + "' (the prompt goes after -p)");
+    const std::string model_path = require(args, "-m", "MODEL.gguf");
+    if (!args.has("-p")) throw Error(Error::Code::InvalidArgument, "-p PROMPT is required");
+    const std::string prompt = args.get("-p");
+    const int n_predict = int(args.get_int("-n", 128, 0, 1 << 20));
+    const int threads = int(args.get_int("-t", 0, 0, 1024));
+    const int n_ctx = int(args.get_int("-c", 0, 0, 1 << 24));
+
+    SamplerParams sp;
+    sp.temperature = float(get_double(args, "--temp", sp.temperature, 0, 100));
+    sp.top_k = int(args.get_int("--top-k", sp.top_k, 0, 1 << 24));
+    sp.top_p = float(get_double(args, "--top-p", sp.top_p, 1e-6, 1));
+    sp.min_p = float(get_double(args, "--min-p", sp.min_p, 0, 0.999));
+    sp.repeat_penalty = float(get_double(args, "--repeat-penalty", sp.repeat_penalty, 0.01, 10));
+    if (args.has("--seed")) {
+        sp.seed = uint64_t(args.get_int("--seed", 0, 0, INT64_MAX));
+    } else {
+        sp.seed = std::random_device{}();
+    }
+    Sampler sampler(sp);
+
+    auto t_load = Clock::now();
+    std::unique_ptr<Model> model = Model::load(model_path);
+    const Tokenizer& tok = model->tokenizer();
+    Sequence seq(*model, n_ctx, threads);
+    std::vector<int32_t> ids = tok.encode(prompt, true, true);
+    if (ids.empty()) throw Error(Error::Code::InvalidArgument, "the prompt is empty");
+    if (int(ids.size()) > seq.n_ctx())
+        throw Error(Error::Code::InvalidArgument,
+                    "the prompt is " + std::to_string(ids.size()) +
+                        " tokens, longer than the context of " + std::to_string(seq.n_ctx()) +
+                        " (raise -c, up to the model's " +
+                        std::to_string(model->params().n_ctx_train) + ")");
+    const double load_s = seconds_since(t_load);
+
+    if (sp.temperature > 0 && !args.has("--seed"))
+        std::fprintf(stderr, "seed: %llu (pass --seed to repeat this run)\n",
+                     static_cast<unsigned long long>(sp.seed));
+    auto t_prompt = Clock::now();
+    seq.eval(ids);
+    const double prompt_s = seconds_since(t_prompt);
+    if (args.has("--logits-out")) write_floats(args.get("--logits-out"), seq.logits());
+
+    auto t_gen = Clock::now();
+    int generated = 0;
+    std::vector<int32_t> history = ids;
+    while (generated < n_predict) {
+        int32_t next = sampler.sample(seq.logits().data(), model->params().n_vocab, history);
+        if (tok.is_end_of_generation(next)) break;
+        std::string piece = tok.piece(next);
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        history.push_back(next);
+        ++generated;
+        if (generated == n_predict) break;
+        if (seq.n_past() >= seq.n_ctx()) {
+            std::fprintf(stderr, "\nragd: the context of %d tokens is full; stopping\n", seq.n_ctx());
+            break;
+        }
+        seq.eval(&next, 1);
+    }
+    const double gen_s = seconds_since(t_gen);
+    if (generated) std::fputc('\n', stdout);
+    std::fprintf(stderr,
+                 "model: %s (%s), load %.2f s\nprompt: %zu tokens, %.2f s, %.1f tok/s\n"
+                 "generated: %d tokens, %.2f s, %.1f tok/s\n",
+                 model->params().name.c_str(), model->params().arch.c_str(), load_s, ids.size(),
+                 prompt_s, double(ids.size()) / std::max(prompt_s, 1e-9), generated, gen_s,
+                 generated ? generated / std::max(gen_s, 1e-9) : 0.0);
+    return 0;
+}
+
+int cmd_tokenize(int argc, char** argv) {
+    Args args = parse_args(argc, argv, 2, {{"-m --model", true}, {"--no-special", false}});
+    const std::string model_path = require(args, "-m", "MODEL.gguf");
+    if (args.positional.size() != 1)
+        throw Error(Error::Code::InvalidArgument, "tokenize takes exactly one TEXT argument");
+    gguf::File file = gguf::File::open(model_path);
+    Tokenizer tok = Tokenizer::from_gguf(file);
+    bool special = !args.has("--no-special");
+    std::vector<int32_t> ids = tok.encode(args.positional[0], special, special);
+    std::string out = "[";
+    for (size_t i = 0; i < ids.size(); ++i) out += (i ? ", " : "") + std::to_string(ids[i]);
+    std::printf("%s]\n", out.c_str());
+    return 0;
+}
+
+}  // namespace ragd

@@ -1,0 +1,9 @@
+// api/commands: the CLI commands implemented outside cli.cpp (the model commands).
+#pragma once
+
+namespace ragd {
+
+int cmd_run(int argc, char** argv);       // ragd run -m MODEL -p PROMPT ...
+int cmd_tokenize(int argc, char** argv);  // ragd tokenize -m MODEL TEXT
+
+}  // namespace ragd

@@ -1,0 +1,127 @@
+// generate/model: a decoder-only transformer from a GGUF file, and a sequence to run it on.
+//
+// Architectures: llama (Llama 2/3, Mistral; RoPE on adjacent pairs), qwen2 (q/k/v biases,
+// RoPE on halves), qwen3 (per-head RMSNorm of q and k, RoPE on halves). Weights stay in
+// the mapped file in their stored format (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K,
+// any mix); matrix products quantize the activations once and run the block dot products
+// of generate/quant.h across a thread pool.
+//
+// Forward pass per layer (pre-norm): x += Wo·attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x));
+// x += Wdown·(silu(Wgate·n(x)) * Wup·n(x)), with n = RMSNorm times its weight.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "generate/gguf.h"
+#include "generate/threadpool.h"
+#include "generate/tokenizer.h"
+
+namespace ragd {
+
+struct ModelParams {
+    std::string arch;  // "llama", "qwen2", "qwen3"
+    std::string name;  // general.name, or the file name
+    int n_vocab = 0;
+    int n_embd = 0;
+    int n_layer = 0;
+    int n_head = 0;
+    int n_head_kv = 0;
+    int head_dim = 0;  // key/value length per head
+    int n_ff = 0;
+    int n_ctx_train = 0;
+    float rms_eps = 1e-5f;
+    float rope_theta = 10000.0f;
+    int rope_dim = 0;            // rotated dimensions per head (head_dim unless set)
+    bool rope_neox = false;      // rotate (i, i + d/2) pairs instead of (2i, 2i + 1)
+    float rope_freq_scale = 1;   // linear scaling: positions are multiplied by this
+    bool has_rope_freqs = false; // per-dimension frequency divisors (Llama 3.1 scaling)
+};
+
+// Matrices point into the mapping; norm weights and biases (small vectors) are converted
+// to float once at load and owned by the Model.
+struct LayerWeights {
+    const gguf::Tensor *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
+    const gguf::Tensor *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
+    const float* attn_norm = nullptr;
+    const float* ffn_norm = nullptr;
+    const float *bq = nullptr, *bk = nullptr, *bv = nullptr;  // qwen2; null elsewhere
+    const float *q_norm = nullptr, *k_norm = nullptr;        // qwen3; null elsewhere
+};
+
+class Model {
+  public:
+    // Maps PATH and checks that every tensor the architecture needs is there with the
+    // right shape and a supported type. Throws ragd::Error (the GGUF reader's errors,
+    // Unsupported for an unknown architecture or type, Corrupt for a missing tensor or a
+    // shape that disagrees with the metadata).
+    static std::unique_ptr<Model> load(const std::string& path);
+    static std::unique_ptr<Model> from_file(gguf::File file);
+
+    const ModelParams& params() const { return params_; }
+    const Tokenizer& tokenizer() const { return *tokenizer_; }
+    const gguf::File& file() const { return file_; }
+
+    // Internals the forward pass reads.
+    const gguf::Tensor* token_embd = nullptr;
+    const gguf::Tensor* output = nullptr;  // token_embd when the embeddings are tied
+    const float* output_norm = nullptr;
+    const float* rope_freqs = nullptr;     // rope_dim / 2 divisors, or null
+    std::vector<LayerWeights> layers;
+
+  private:
+    explicit Model(gguf::File file);
+    const float* floats(const std::string& name, int64_t expected, bool required);
+    gguf::File file_;
+    std::vector<std::vector<float>> owned_;
+    ModelParams params_;
+    std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+// One sequence: its KV cache (n_ctx positions, float) and the scratch buffers of the
+// forward pass. Not thread-safe; one Sequence per concurrent request.
+class Sequence {
+  public:
+    // n_ctx 0 means the model's trained context length capped at kDefaultContext (the KV
+    // cache of a 7B model at 4,096 positions is 1 GiB); n_threads 0 means the physical
+    // cores.
+    static constexpr int kDefaultContext = 4096;
+    Sequence(const Model& model, int n_ctx = 0, int n_threads = 0);
+    ~Sequence();
+
+    int n_ctx() const { return n_ctx_; }
+    int n_past() const { return n_past_; }
+
+    // Runs tokens at positions n_past() .. n_past() + n - 1 and appends them to the
+    // cache. Afterwards logits() is the distribution after the last token; with
+    // all_logits, every position's logits are appended (n × n_vocab). Throws
+    // ragd::Error(InvalidArgument) when the tokens would not fit in the context, or a
+    // token id is out of range; the sequence is then unchanged.
+    void eval(const int32_t* tokens, int n, std::vector<float>* all_logits = nullptr);
+    void eval(const std::vector<int32_t>& tokens, std::vector<float>* all_logits = nullptr) {
+        eval(tokens.data(), int(tokens.size()), all_logits);
+    }
+    const std::vector<float>& logits() const { return logits_; }
+
+    // Forgets positions n and later (prefix reuse, context shifting).
+    void truncate(int n);
+    // The tokens in the cache, in order.
+    const std::vector<int32_t>& tokens() const { return tokens_; }
+
+  private:
+    struct Scratch;
+    const Model& model_;
+    int n_ctx_;
+    int n_past_ = 0;
+    std::unique_ptr<ThreadPool> pool_;
+    std::vector<float> k_cache_, v_cache_;  // [layer][pos][n_head_kv * head_dim]
+    std::vector<float> logits_;
+    std::vector<int32_t> tokens_;
+    std::unique_ptr<Scratch> scratch_;
+
+    void forward(const int32_t* tokens, int n, std::vector<float>* all_logits);
+};
+
+}  // namespace ragd
