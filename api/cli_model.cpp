@@ -10,6 +10,7 @@
 #include "api/commands.h"
 #include "generate/gguf.h"
 #include "generate/model.h"
+#include "generate/quant.h"
 #include "generate/sampler.h"
 #include "generate/tokenizer.h"
 
@@ -124,6 +125,87 @@ int cmd_run(int argc, char** argv) {
                  model->params().name.c_str(), model->params().arch.c_str(), load_s, ids.size(),
                  prompt_s, double(ids.size()) / std::max(prompt_s, 1e-9), generated, gen_s,
                  generated ? generated / std::max(gen_s, 1e-9) : 0.0);
+    return 0;
+}
+
+int cmd_bench(int argc, char** argv) {
+    Args args = parse_args(argc, argv, 2,
+                           {{"-m --model", true},
+                            {"-p --n-prompt", true},
+                            {"-n --n-gen", true},
+                            {"-t --threads", true},
+                            {"-r --repetitions", true},
+                            {"--json", false}});
+    const std::string model_path = require(args, "-m", "MODEL.gguf");
+    const int n_prompt = int(args.get_int("-p", 512, 0, 1 << 20));
+    const int n_gen = int(args.get_int("-n", 128, 0, 1 << 20));
+    const int reps = int(args.get_int("-r", 3, 1, 1000));
+    const int threads = int(args.get_int("-t", 0, 0, 1024));
+    if (n_prompt == 0 && n_gen == 0)
+        throw Error(Error::Code::InvalidArgument, "nothing to measure: -p and -n are both 0");
+
+    std::unique_ptr<Model> model = Model::load(model_path);
+    const ModelParams& mp = model->params();
+    if (std::max(n_prompt, n_gen) > mp.n_ctx_train)
+        throw Error(Error::Code::InvalidArgument, "-p/-n exceed the model's context of " +
+                                                      std::to_string(mp.n_ctx_train));
+    Sequence seq(*model, std::max(n_prompt, n_gen), threads);
+    uint64_t model_bytes = 0;
+    for (const gguf::Tensor& t : model->file().tensors()) model_bytes += t.nbytes;
+
+    // Token ids drawn at random (seeded): the speed does not depend on which tokens.
+    std::mt19937 rng(1234);
+    auto random_tokens = [&](int n) {
+        std::vector<int32_t> ids(static_cast<size_t>(n));
+        for (auto& id : ids) id = int32_t(rng() % uint32_t(mp.n_vocab));
+        return ids;
+    };
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? 0.0 : v[v.size() / 2];
+    };
+    // One untimed warm-up pass pages the weights in and sizes the scratch buffers.
+    {
+        std::vector<int32_t> warm = random_tokens(std::max(1, std::min(n_prompt, 16)));
+        seq.eval(warm);
+        seq.truncate(0);
+    }
+    std::vector<double> pp, tg;
+    for (int r = 0; r < reps; ++r) {
+        if (n_prompt > 0) {
+            std::vector<int32_t> ids = random_tokens(n_prompt);
+            seq.truncate(0);
+            auto t0 = Clock::now();
+            seq.eval(ids);
+            pp.push_back(n_prompt / seconds_since(t0));
+        }
+        if (n_gen > 0) {
+            // As llama-bench's tg: n single-token steps from an empty cache.
+            std::vector<int32_t> ids = random_tokens(n_gen);
+            seq.truncate(0);
+            auto t0 = Clock::now();
+            for (int i = 0; i < n_gen; ++i) seq.eval(&ids[size_t(i)], 1);
+            tg.push_back(n_gen / seconds_since(t0));
+        }
+        std::fprintf(stderr, "repetition %d/%d done\r", r + 1, reps);
+    }
+    std::fprintf(stderr, "\n");
+    const double pp_med = median(pp), tg_med = median(tg);
+    const int nth = threads > 0 ? threads : physical_cores();
+    if (args.has("--json")) {
+        std::printf(
+            "{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"threads\": %d, \"model_bytes\": %llu, "
+            "\"n_prompt\": %d, \"n_gen\": %d, \"repetitions\": %d, \"isa\": \"%s\"}\n",
+            pp_med, tg_med, nth, static_cast<unsigned long long>(model_bytes), n_prompt, n_gen,
+            reps, quant::isa_name(quant::detected_isa()));
+        return 0;
+    }
+    std::printf("model: %s (%s), %.2f GiB, %d layers, n_embd %d\n", mp.name.c_str(),
+                mp.arch.c_str(), double(model_bytes) / (1 << 30), mp.n_layer, mp.n_embd);
+    std::printf("threads: %d, kernels: %s, repetitions: %d (median)\n", nth,
+                quant::isa_name(quant::detected_isa()), reps);
+    if (n_prompt) std::printf("pp%-6d %10.2f tok/s\n", n_prompt, pp_med);
+    if (n_gen) std::printf("tg%-6d %10.2f tok/s\n", n_gen, tg_med);
     return 0;
 }
 

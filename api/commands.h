@@ -5,5 +5,6 @@ namespace ragd {
 
 int cmd_run(int argc, char** argv);       // ragd run -m MODEL -p PROMPT ...
 int cmd_tokenize(int argc, char** argv);  // ragd tokenize -m MODEL TEXT
+int cmd_bench(int argc, char** argv);     // ragd bench -m MODEL [-p N] [-n N] ...
 
 }  // namespace ragd

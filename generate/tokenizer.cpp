@@ -153,7 +153,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& file) {
 
     auto id_of = [&](const char* key, int32_t def = -1) -> int32_t {
         int64_t id = file.get_int(key, def);
-        if (id == -1) return -1;
+        if (id == -1 || id == int64_t(UINT32_MAX)) return -1;  // "none", as i32 or u32
         if (id < 0 || id >= n)
             corrupt(std::string(key) + " is " + std::to_string(id) + ", outside the " +
                     std::to_string(n) + " tokens");

@@ -7,8 +7,9 @@
 //   llama SentencePiece BPE by scores, "▁" for spaces, byte fallback <0xNN> (Llama 2,
 //         Mistral, Gemma).
 //   bert  WordPiece with "##" continuations, lower-casing and basic punctuation splitting.
-// Special tokens (control/user-defined token types) are matched whole in the text when
-// parse_special is set. Invalid UTF-8 in the input is replaced by U+FFFD, never thrown.
+// User-defined tokens (type 4, e.g. Qwen's <think>) are always matched whole in the text;
+// control tokens (type 3, e.g. <|im_start|>) only when parse_special is set, leftmost
+// and longest first. Invalid UTF-8 in the input is replaced by U+FFFD, never thrown.
 #pragma once
 
 #include <cstdint>

@@ -87,13 +87,20 @@ class Wpm final : public Algorithm {
 
     std::string piece(int32_t id) const override {
         std::string_view t = v_.text(id);
+        // Word-initial pieces start with a space, continuations do not.
+        bool initial;
         if (phantom_) {
-            if (t.substr(0, kSpace.size()) == kSpace)
-                return " " + std::string(t.substr(kSpace.size()));
-            return std::string(t);
+            initial = t.substr(0, kSpace.size()) == kSpace;
+            if (initial) t.remove_prefix(kSpace.size());
+        } else {
+            initial = !(t.size() > 2 && t.substr(0, 2) == "##");
+            if (!initial) t.remove_prefix(2);
         }
-        if (t.size() > 2 && t.substr(0, 2) == "##") return std::string(t.substr(2));
-        return " " + std::string(t);
+        std::string out;
+        out.reserve(t.size() + 1);
+        if (initial) out.push_back(' ');
+        out.append(t.data(), t.size());
+        return out;
     }
 
     bool strips_leading_space() const override { return true; }

