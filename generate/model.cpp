@@ -190,8 +190,8 @@ Sequence::Sequence(const Model& model, int n_ctx, int n_threads)
     n_ctx_ = n_ctx;
     pool_ = std::make_unique<ThreadPool>(n_threads);
     size_t kv = size_t(p.n_layer) * size_t(n_ctx_) * size_t(p.n_head_kv) * size_t(p.head_dim);
-    k_cache_.assign(kv, 0.0f);
-    v_cache_.assign(kv, 0.0f);
+    k_cache_ = std::make_unique_for_overwrite<float[]>(kv);
+    v_cache_ = std::make_unique_for_overwrite<float[]>(kv);
     scratch_->scores.resize(size_t(pool_->size()));
     for (auto& s : scratch_->scores) s.resize(size_t(n_ctx_));
     int half = p.rope_dim / 2;
@@ -314,8 +314,8 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
         matmul(pool, *w.wq, s.xb.data(), n, s.xq, s.q.data());
         matmul(pool, *w.wk, s.xb.data(), n, s.xq, s.k.data());
         matmul(pool, *w.wv, s.xb.data(), n, s.xq, s.v.data());
-        float* kc = &k_cache_[size_t(l) * n_ctx_ * kv_dim];
-        float* vc = &v_cache_[size_t(l) * n_ctx_ * kv_dim];
+        float* kc = k_cache_.get() + size_t(l) * n_ctx_ * kv_dim;
+        float* vc = v_cache_.get() + size_t(l) * n_ctx_ * kv_dim;
         for (int t = 0; t < n; ++t) {
             float* q = &s.q[size_t(t) * q_dim];
             float* k = &s.k[size_t(t) * kv_dim];

@@ -116,7 +116,9 @@ class Sequence {
     int n_ctx_;
     int n_past_ = 0;
     std::unique_ptr<ThreadPool> pool_;
-    std::vector<float> k_cache_, v_cache_;  // [layer][pos][n_head_kv * head_dim]
+    // [layer][pos][n_head_kv * head_dim], left uninitialised: a position is written before
+    // it is read, so pages of the cache become resident only as the context fills.
+    std::unique_ptr<float[]> k_cache_, v_cache_;
     std::vector<float> logits_;
     std::vector<int32_t> tokens_;
     std::unique_ptr<Scratch> scratch_;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "config/config.h"
 
@@ -18,6 +18,8 @@ void validate(const SamplerParams& s) {
     if (!(s.min_p >= 0 && s.min_p < 1)) bad("min_p must be in [0, 1)");
     if (!(s.repeat_penalty > 0 && s.repeat_penalty <= 10)) bad("repeat_penalty must be in (0, 10]");
     if (s.repeat_last_n < 0) bad("repeat_last_n must be >= 0");
+    if (!(s.presence_penalty >= -2 && s.presence_penalty <= 2)) bad("presence_penalty must be in [-2, 2]");
+    if (!(s.frequency_penalty >= -2 && s.frequency_penalty <= 2)) bad("frequency_penalty must be in [-2, 2]");
 }
 
 int32_t argmax(const float* logits, int n) {
@@ -37,15 +39,19 @@ int32_t Sampler::sample(const float* logits, int n_vocab, const std::vector<int3
     cand_.resize(size_t(n_vocab));
     for (int i = 0; i < n_vocab; ++i) cand_[size_t(i)] = {logits[i], i};
 
-    if (params_.repeat_penalty != 1.0f && params_.repeat_last_n > 0) {
+    const bool penalize = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+                          params_.frequency_penalty != 0.0f;
+    if (penalize && params_.repeat_last_n > 0) {
         size_t from = history.size() > size_t(params_.repeat_last_n)
                           ? history.size() - size_t(params_.repeat_last_n)
                           : 0;
-        std::unordered_set<int32_t> seen(history.begin() + long(from), history.end());
-        for (int32_t id : seen) {
+        std::unordered_map<int32_t, int> seen;
+        for (size_t i = from; i < history.size(); ++i) ++seen[history[i]];
+        for (const auto& [id, count] : seen) {
             if (id < 0 || id >= n_vocab) continue;
             float& l = cand_[size_t(id)].first;
             l = l > 0 ? l / params_.repeat_penalty : l * params_.repeat_penalty;
+            l -= params_.presence_penalty + params_.frequency_penalty * float(count);
         }
     }
     auto by_logit = [](const auto& a, const auto& b) {

@@ -1,7 +1,9 @@
 // generate/sampler: picks the next token from logits.
 //
 // Temperature 0 is greedy: the argmax of the logits, nothing else applied. Otherwise, in
-// order: repetition penalty over the last repeat_last_n tokens, top-k, temperature, softmax, top-p (smallest
+// order: penalties over the last repeat_last_n tokens (repetition: divide a positive
+// logit, multiply a negative one; presence: subtract once per distinct token; frequency:
+// subtract per occurrence, as OpenAI defines them), top-k, temperature, softmax, top-p (smallest
 // set whose probability reaches p), min-p (drop tokens below min_p times the best), and a
 // draw from what is left with a seeded generator, so equal seeds give equal outputs.
 #pragma once
@@ -19,6 +21,8 @@ struct SamplerParams {
     float top_p = 0.95f;           // 1: no limit
     float min_p = 0.05f;           // 0: no limit
     float repeat_penalty = 1.0f;   // 1: none
+    float presence_penalty = 0.0f;   // OpenAI's, in [-2, 2]
+    float frequency_penalty = 0.0f;  // OpenAI's, in [-2, 2]
     int repeat_last_n = 64;
     uint64_t seed = 0;
 };

@@ -6,8 +6,8 @@
 //   make_model --preset 7b --type Q4_K_M OUT.gguf
 //   make_model --n-embd 512 --n-layer 4 --type Q8_0 OUT.gguf
 //
-// Types: F32 F16 BF16 Q8_0 Q4_0 Q4_K Q5_K Q6_K, and the mixes Q4_K_M (Q4_K, with Q6_K for
-// attn_v, ffn_down and output, as llama-quantize's Q4_K_M mostly chooses) and Q5_K_M.
+// Types: F32 F16 BF16 Q8_0 Q4_0 Q4_K Q5_K Q6_K, and the mixes Q4_K_M and Q5_K_M (Q4_K or
+// Q5_K, with Q6_K for output and for attn_v and ffn_down in half of the layers).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -44,10 +44,21 @@ bool parse_type(const std::string& name, ragd::test::ModelSpec& s) {
         Type base = name == "Q4_K_M" ? Type::Q4_K : Type::Q5_K;
         s.matrix_type = s.embd_type = base;
         s.output_type = Type::Q6_K;
-        s.overrides = {{"attn_v", Type::Q6_K}, {"ffn_down", Type::Q6_K}};
         return true;
     }
     return false;
+}
+
+// The _M mixes give attn_v and ffn_down more bits in about half of the layers: the first
+// and last eighth, and every third layer in between (llama-quantize's documented choice).
+void add_mix_overrides(ragd::test::ModelSpec& s) {
+    const int n = s.n_layer;
+    for (int i = 0; i < n; ++i) {
+        bool more = i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+        if (!more) continue;
+        for (const char* t : {"attn_v", "ffn_down"})
+            s.overrides.push_back({"blk." + std::to_string(i) + "." + t + ".weight", Type::Q6_K});
+    }
 }
 
 }  // namespace
@@ -55,7 +66,7 @@ bool parse_type(const std::string& name, ragd::test::ModelSpec& s) {
 int main(int argc, char** argv) {
     ragd::test::ModelSpec s;
     s.matrix_type = s.embd_type = s.output_type = Type::Q8_0;
-    std::string out;
+    std::string out, type_name;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -72,7 +83,8 @@ int main(int argc, char** argv) {
                 usage();
             }
         } else if (a == "--type") {
-            if (!parse_type(value(), s)) usage();
+            type_name = value();
+            if (!parse_type(type_name, s)) usage();
         } else if (a == "--arch") s.arch = value();
         else if (a == "--n-embd") s.n_embd = number();
         else if (a == "--n-layer") s.n_layer = number();
@@ -86,6 +98,8 @@ int main(int argc, char** argv) {
         else usage();
     }
     if (out.empty()) usage();
+    if (type_name.size() > 2 && type_name.compare(type_name.size() - 2, 2, "_M") == 0)
+        add_mix_overrides(s);
     auto t0 = std::chrono::steady_clock::now();
     ragd::test::make_model(s).write(out);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -68,6 +68,19 @@ TEST(Sampler, RepetitionPenaltyDemotesSeenTokens) {
     EXPECT_EQ(Sampler(p).sample(logits.data(), 2, {}), 0);
 }
 
+TEST(Sampler, PresenceAndFrequencyPenalties) {
+    std::vector<float> logits = {2.0f, 1.5f};
+    SamplerParams p;
+    p.temperature = 0.01f;
+    p.top_k = 0;
+    p.presence_penalty = 0.4f;  // 2.0 - 0.4 = 1.6 > 1.5: token 0 still wins
+    EXPECT_EQ(Sampler(p).sample(logits.data(), 2, {0, 0, 0}), 0);
+    p.frequency_penalty = 0.1f;  // 2.0 - 0.4 - 3 * 0.1 = 1.3 < 1.5
+    EXPECT_EQ(Sampler(p).sample(logits.data(), 2, {0, 0, 0}), 1);
+    p.presence_penalty = 3;
+    EXPECT_THROW(validate(p), Error);
+}
+
 TEST(Sampler, RejectsBadParameters) {
     SamplerParams p;
     p.temperature = -1;
