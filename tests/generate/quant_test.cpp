@@ -13,6 +13,16 @@
 #include "config/config.h"
 
 namespace ragd::quant {
+
+// The SIMD activation quantizers (quant_avx2.cpp, quant_avx512.cpp), called directly here to
+// test each level; the engine reaches them only through quantize_row.
+namespace detail {
+using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
+QuantizeFn avx2_quantize(Type t);
+QuantizeFn avx512_quantize(Type t);
+QuantizeFn scalar_quantize(Type t);
+}  // namespace detail
+
 namespace {
 
 // Block sizes and bytes, written here from the spec so these tests do not depend on gguf.cpp.
@@ -481,44 +491,86 @@ TEST(QuantRoundTrip, ZerosConstantsAndOutliers) {
     }
 }
 
-TEST(QuantRoundTrip, ActivationQuantizersFollowTheSpec) {
-    // Q8_0 / Q8_K activations (SIMD when the CPU has it) must give exactly these bytes:
-    // d = max|x| / 127, q = round-to-nearest-even(x * (1/d)), bsums of each 16.
-    std::vector<float> x = gaussian(4096, 3);
-    for (int i = 2048; i < 2048 + 256; ++i) x[size_t(i)] = 0.0f;  // an all-zero block
-    std::vector<uint8_t> q8(rbytes(Type::Q8_0, 4096)), qk(rbytes(Type::Q8_K, 4096));
-    quantize_row(Type::Q8_0, x.data(), q8.data(), 4096);
-    quantize_row(Type::Q8_K, x.data(), qk.data(), 4096);
-    for (int b = 0; b < 4096 / 32; ++b) {
+// Checks the Q8_0 and Q8_K bytes of the activation row x against the spec of the activation
+// quantizers: d = max|x| / 127, q = round-to-nearest-even(x * (1/d)), bsums of each 16.
+void check_activation_bytes(const std::vector<float>& x, const std::vector<uint8_t>& q8,
+                            const std::vector<uint8_t>& qk, const std::string& who) {
+    const int n = int(x.size());
+    for (int b = 0; b < n / 32; ++b) {
         float amax = 0;
         for (int l = 0; l < 32; ++l) amax = std::max(amax, std::fabs(x[size_t(32 * b + l)]));
         float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
         uint16_t dh;
         std::memcpy(&dh, &q8[size_t(34 * b)], 2);
-        ASSERT_EQ(dh, fp32_to_fp16(d)) << b;
+        ASSERT_EQ(dh, fp32_to_fp16(d)) << who << " block " << b;
         for (int l = 0; l < 32; ++l)
             ASSERT_EQ(int8_t(q8[size_t(34 * b + 2 + l)]),
                       int(std::nearbyint(x[size_t(32 * b + l)] * id)))
-                << b << " " << l;
+                << who << " block " << b << " " << l;
     }
-    for (int b = 0; b < 4096 / 256; ++b) {
+    for (int b = 0; b < n / 256; ++b) {
         const uint8_t* p = &qk[size_t(292 * b)];
         float amax = 0;
         for (int l = 0; l < 256; ++l) amax = std::max(amax, std::fabs(x[size_t(256 * b + l)]));
         float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f, got;
         std::memcpy(&got, p, 4);
-        ASSERT_EQ(got, d);
+        ASSERT_EQ(got, d) << who;
         for (int j = 0; j < 16; ++j) {
             int sum = 0;
             for (int l = 0; l < 16; ++l) {
                 int q = int(std::nearbyint(x[size_t(256 * b + 16 * j + l)] * id));
-                ASSERT_EQ(int8_t(p[4 + 16 * j + l]), q) << b << " " << j << " " << l;
+                ASSERT_EQ(int8_t(p[4 + 16 * j + l]), q) << who << " " << b << " " << j << " " << l;
                 sum += q;
             }
             int16_t bs;
             std::memcpy(&bs, p + 260 + 2 * j, 2);
-            ASSERT_EQ(bs, sum);
+            ASSERT_EQ(bs, sum) << who;
         }
+    }
+}
+
+std::vector<float> activation_row() {
+    std::vector<float> x = gaussian(4096, 3);
+    for (int i = 2048; i < 2048 + 256; ++i) x[size_t(i)] = 0.0f;  // an all-zero block
+    // block 0: max 127, so d = 1 and the halves are exact ties (to even: 0.5 -> 0, 1.5 -> 2)
+    x[0] = 127.0f;
+    for (int l = 1; l < 32; ++l) x[size_t(l)] = float(l - 16) + 0.5f;
+    return x;
+}
+
+TEST(QuantRoundTrip, ActivationQuantizersFollowTheSpec) {
+    // quantize_row, with whatever SIMD quantizer this CPU gets
+    std::vector<float> x = activation_row();
+    std::vector<uint8_t> q8(rbytes(Type::Q8_0, 4096)), qk(rbytes(Type::Q8_K, 4096));
+    quantize_row(Type::Q8_0, x.data(), q8.data(), 4096);
+    quantize_row(Type::Q8_K, x.data(), qk.data(), 4096);
+    EXPECT_EQ(int8_t(q8[2 + 16]), 0);   // 0.5 -> 0
+    EXPECT_EQ(int8_t(q8[2 + 17]), 2);   // 1.5 -> 2
+    EXPECT_EQ(int8_t(q8[2 + 15]), 0);   // -0.5 -> -0
+    EXPECT_EQ(int8_t(q8[2 + 14]), -2);  // -1.5 -> -2
+    check_activation_bytes(x, q8, qk, "quantize_row");
+}
+
+TEST(QuantRoundTrip, EveryActivationQuantizerFollowsTheSpec) {
+    // each level's quantizer directly (quantize_row uses only the best one)
+    std::vector<float> x = activation_row();
+    struct Level {
+        Isa isa;
+        detail::QuantizeFn (*get)(Type);
+    } levels[] = {{Isa::Scalar, detail::scalar_quantize},
+                  {Isa::AVX2, detail::avx2_quantize},
+                  {Isa::AVX512, detail::avx512_quantize}};
+    for (auto [isa, get] : levels) {
+        if (isa > detected_isa()) {
+            std::printf("  [skipped] %s: this CPU lacks it\n", isa_name(isa));
+            continue;
+        }
+        std::vector<uint8_t> q8(rbytes(Type::Q8_0, 4096)), qk(rbytes(Type::Q8_K, 4096));
+        ASSERT_NE(get(Type::Q8_0), nullptr);
+        ASSERT_NE(get(Type::Q8_K), nullptr);
+        get(Type::Q8_0)(x.data(), q8.data(), 4096);
+        get(Type::Q8_K)(x.data(), qk.data(), 4096);
+        check_activation_bytes(x, q8, qk, isa_name(isa));
     }
 }
 
@@ -608,7 +660,8 @@ Rows random_rows(Type t, int64_t n, uint32_t seed, bool extreme) {
 
 std::vector<int64_t> lengths_for(Type t) {
     if (layout(t).block == 256) return {256, 512, 4096, 14336};
-    return {32, 64, 96, 160, 1024, 4096, 14336};
+    if (layout(t).block == 32) return {32, 64, 96, 160, 1024, 4096, 14336};
+    return {1, 7, 17, 63, 100, 256, 4096, 14336};  // float rows: SIMD tails too
 }
 
 TEST(QuantDot, ScalarMatchesDequantizedDot) {
@@ -687,13 +740,27 @@ TEST(QuantDot, SimdMatchesScalar) {
             bool flt = t == Type::F32 || t == Type::F16 || t == Type::BF16;
             double tol = flt ? 2e-6 : 1e-6;
             for (int64_t n : lengths_for(t)) {
-                for (int rep = 0; rep < 4; ++rep) {
+                for (int rep = 0; rep < 5; ++rep) {
                     Rows r = rep == 3 ? quantized_rows(t, n, uint32_t(rep + n))
                                       : random_rows(t, n, uint32_t(97 * n + rep), rep == 2);
+                    // rep 4: the rows at addresses aligned to no more than the element:
+                    // quantized rows at odd addresses (a K-quant row is not a multiple of
+                    // 64 bytes), float rows 4 bytes past a 64-byte boundary
+                    const size_t wo = flt ? 4 : 1, xo = flt ? 4 : 3;
+                    std::vector<uint8_t> wbuf(r.w.size() + 64 + wo), xbuf(r.x.size() + 64 + xo);
+                    const uint8_t *wp = r.w.data(), *xp = r.x.data();
+                    if (rep == 4) {
+                        uint8_t* wa = wbuf.data() + (64 - uintptr_t(wbuf.data()) % 64) % 64 + wo;
+                        uint8_t* xa = xbuf.data() + (64 - uintptr_t(xbuf.data()) % 64) % 64 + xo;
+                        std::memcpy(wa, r.w.data(), r.w.size());
+                        std::memcpy(xa, r.x.data(), r.x.size());
+                        wp = wa;
+                        xp = xa;
+                    }
                     double ref, mag;
-                    reference_dot(t, n, r.w.data(), r.x.data(), ref, mag);
-                    double a = simd(n, r.w.data(), r.x.data());
-                    double b = scalar(n, r.w.data(), r.x.data());
+                    reference_dot(t, n, wp, xp, ref, mag);
+                    double a = simd(n, wp, xp);
+                    double b = scalar(n, wp, xp);
                     ASSERT_TRUE(std::isfinite(a)) << tname(t);
                     EXPECT_LE(std::fabs(a - b), tol * mag + 1e-30)
                         << isa_name(isa) << " " << tname(t) << " n=" << n << " rep " << rep

@@ -23,6 +23,7 @@
 #include "generate/tokenizer_impl.h"
 #include "generate/tokenizer_unicode.h"
 #include "tests/generate/gguf_writer.h"
+#include "tests/generate/npm.h"
 #include "tests/testutil.h"
 
 namespace ragd {
@@ -30,6 +31,10 @@ namespace {
 
 using json = nlohmann::json;
 using Ids = std::vector<int32_t>;
+using test::ensure_npm_packages;
+using test::run;
+using test::shell_quote;
+using test::tokenizers_dir;
 
 Tokenizer load(const test::GGUFWriter& w) {
     std::vector<uint8_t> bytes = w.bytes();
@@ -437,63 +442,6 @@ TEST(TokenizerReference, TinyBertSentences) {
 
 // ---------------------------------------------------------------------------------------
 // Real vocabularies against their JavaScript tokenizers.
-
-std::string tokenizers_dir() {
-    return test::source_dir() + "/tests/generate/tokenizers";
-}
-
-// Runs a shell command; its exit status, with stdout and stderr in OUTPUT.
-int run(const std::string& cmd, std::string& output) {
-    output.clear();
-    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-    if (!p) return -1;
-    char buf[4096];
-    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) output.append(buf, n);
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-// Makes sure node_modules holds exactly the pinned packages, running `npm ci` when not
-// (under a lock, since CTest may run the tests of several vocabularies at once). Returns
-// an error message, or "" when ready.
-std::string ensure_npm_packages() {
-    std::string out;
-    if (run("command -v node && command -v npm", out) != 0)
-        return "node and npm are needed to compute the expected token ids (apt-get install "
-               "nodejs npm; scripts/install-deps.sh)";
-    const std::string dir = tokenizers_dir();
-    json pkg = json::parse(test::read_file(dir + "/package.json"));
-    auto installed = [&] {
-        for (auto& [name, version] : pkg["dependencies"].items()) {
-            std::string p = dir + "/node_modules/" + name + "/package.json";
-            if (!std::filesystem::exists(p)) return false;
-            if (json::parse(test::read_file(p)).value("version", "") != version) return false;
-        }
-        return true;
-    };
-    const char* tmp = std::getenv("TMPDIR");
-    std::string lock_path = std::string(tmp && *tmp ? tmp : "/tmp") + "/ragd-tokenizers-npm.lock";
-    int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR, 0666);
-    if (fd < 0) return "cannot open " + lock_path;
-    ::flock(fd, LOCK_EX);
-    std::string err;
-    if (!installed()) {
-        int rc = run("npm ci --no-audit --no-fund --prefix " + shell_quote(dir), out);
-        if (rc != 0 || !installed())
-            err = "npm ci in " + dir + " failed (exit " + std::to_string(rc) +
-                  "); the packages come from the npm registry:\n" +
-                  out.substr(out.size() > 3000 ? out.size() - 3000 : 0);
-    }
-    ::flock(fd, LOCK_UN);
-    ::close(fd);
-    return err;
-}
 
 std::string unhex(const std::string& h) {
     std::string s;
