@@ -32,6 +32,7 @@ VecDotFn avx512vnni_vec_dot(Type t);
 using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
 QuantizeFn avx2_quantize(Type t);    // activation formats only (Q8_0, Q8_K)
 QuantizeFn avx512_quantize(Type t);  // activation formats only (Q8_0, Q8_K)
+QuantizeFn scalar_quantize(Type t);  // the same in plain C++ (here; tests compare them)
 }  // namespace detail
 
 namespace {
@@ -533,6 +534,21 @@ Isa detect() {
 }
 
 }  // namespace
+
+detail::QuantizeFn detail::scalar_quantize(Type t) {
+    switch (t) {
+        case Type::Q8_0:
+            return [](const float* src, void* dst, int64_t n) {
+                quant_q8_0(src, static_cast<uint8_t*>(dst), n / QK);
+            };
+        case Type::Q8_K:
+            return [](const float* src, void* dst, int64_t n) {
+                quant_q8_k(src, static_cast<uint8_t*>(dst), n / QKK);
+            };
+        default:
+            return nullptr;
+    }
+}
 
 // ---- conversions -----------------------------------------------------------------------
 float fp16_to_fp32(uint16_t h) {

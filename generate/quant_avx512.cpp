@@ -73,23 +73,8 @@ inline float hsum(__m256 v) {
 inline float hsum(__m512 v) {
     return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
 }
-// The 16 int32 lanes folded to 8 (exact: the sums stay within int32 for every kernel here).
-inline __m256i fold(__m512i v) {
-    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-}
 
-// acc + sum of each 4 adjacent u8 x s8 products. Without VNNI: maddubs + vpmaddwd, exact
-// only where pairs of products cannot saturate int16 (u <= 127).
-template <bool Vnni>
-inline __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
-    if constexpr (Vnni) {
-        return _mm512_dpbusd_epi32(acc, u, s);
-    } else {
-        return _mm512_add_epi32(
-            acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
-    }
-}
-// acc + sum of each 2 adjacent int16 products.
+// acc + sum of each 2 adjacent int16 products (vpdpwssd with VNNI).
 template <bool Vnni>
 inline __m512i dot_s16(__m512i acc, __m512i a, __m512i b) {
     if constexpr (Vnni) {
@@ -271,20 +256,18 @@ float dot_q4_0(int64_t n, const void* wv, const void* xv) {
 // ---- K-quants --------------------------------------------------------------------------
 constexpr int64_t Q4_K_BYTES = 144, Q5_K_BYTES = 176, Q6_K_BYTES = 210, Q8_K_BYTES = 292;
 
-// Index tables for vpermw / vpermps, built at compile time.
+// Index tables for vpermw, built at compile time.
 struct KTables {
     alignas(64) int16_t k45_scale[4][32];  // group g: words [2g x16, 2g+1 x16]
     alignas(64) int16_t q6_scale[4][32];   // 64 elements at 64c: pair p uses scale 4c + p/8
     alignas(32) int16_t k45_min[16];       // mins (words 8..15) duplicated: 8 8 9 9 .. 15 15
-    alignas(64) int32_t two_floats[16];    // lanes [0 x8, 1 x8]
-    constexpr KTables() : k45_scale(), q6_scale(), k45_min(), two_floats() {
+    constexpr KTables() : k45_scale(), q6_scale(), k45_min() {
         for (int g = 0; g < 4; ++g)
             for (int p = 0; p < 32; ++p) {
                 k45_scale[g][p] = int16_t(2 * g + p / 16);
                 q6_scale[g][p] = int16_t(4 * g + p / 8);
             }
         for (int j = 0; j < 16; ++j) k45_min[j] = int16_t(8 + j / 2);
-        for (int j = 0; j < 16; ++j) two_floats[j] = j / 8;
     }
 };
 constexpr KTables kTables;
@@ -304,11 +287,6 @@ inline __m128i k_scales_mins(const uint8_t* s) {
     return _mm_or_si128(lo, hi);
 }
 
-// [a x8, b x8] for the two floats a, b in lanes 0 and 1 of v.
-inline __m512 spread2(__m128 v) {
-    return _mm512_permutexvar_ps(load512(kTables.two_floats), _mm512_castps128_ps512(v));
-}
-
 // Q4_K / Q5_K: group g's 32 bytes of qs are broadcast to both halves of a register and
 // shifted by 0 / 4 bits, giving sub-blocks 2g (low nibbles) and 2g+1 (high nibbles) in the
 // order the activations have; Q5_K's fifth bit is added under a byte mask; each pair of
@@ -325,8 +303,8 @@ float dot_k45(int64_t n, const void* wv, const void* xv) {
     const __m512i idx0 = load512(kTables.k45_scale[0]), idx1 = load512(kTables.k45_scale[1]);
     const __m512i idx2 = load512(kTables.k45_scale[2]), idx3 = load512(kTables.k45_scale[3]);
     const __m256i min_idx = load256(kTables.k45_min);
-    // lanes 0..7: d * dy * scaled sums; lanes 8..15: -dmin * dy * mins
     __m512 acc = _mm512_setzero_ps();
+    __m256 accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 256; ++i, w += bytes, x += Q8_K_BYTES) {
         const __m256i sm = _mm256_cvtepu8_epi16(k_scales_mins(w + 4));  // words: sc0..7 m0..7
         const __m512i sc = _mm512_castsi256_si512(sm);
@@ -352,15 +330,15 @@ float dot_k45(int64_t n, const void* wv, const void* xv) {
                                     p[1], _mm512_permutexvar_epi16(idx1, sc));
         __m512i s23 = dot_s16<Vnni>(dot_s16<Vnni>(zero, p[2], _mm512_permutexvar_epi16(idx2, sc)),
                                     p[3], _mm512_permutexvar_epi16(idx3, sc));
-        const __m512i sums =
-            _mm512_inserti64x4(_mm512_castsi256_si512(fold(_mm512_add_epi32(s01, s23))), summ, 1);
-        // [d, dmin] * [dy, -dy], spread over the two halves
-        const float dy = ldf(x);
-        const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(ld32(w)))),
-                                     _mm_set_ps(0.0f, 0.0f, -dy, dy));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), spread2(dm), acc);
+        // d * dy on the scaled sums, dmin * dy on the mins
+        const __m128 dm =
+            _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(ld32(w)))), _mm_set1_ps(ldf(x)));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s01, s23)),
+                              _mm512_broadcastss_ps(dm), acc);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ), _mm256_broadcastss_ps(_mm_movehdup_ps(dm)),
+                               accm);
     }
-    return hsum(acc);
+    return hsum(acc) - hsum(accm);
 }
 
 template <bool Vnni>
@@ -371,7 +349,7 @@ float dot_q6_k(int64_t n, const void* wv, const void* xv) {
     const __m512i qh_shift = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
     const __m512i idx0 = load512(kTables.q6_scale[0]), idx1 = load512(kTables.q6_scale[1]);
     const __m512i idx2 = load512(kTables.q6_scale[2]), idx3 = load512(kTables.q6_scale[3]);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / 256; ++i, w += Q6_K_BYTES, x += Q8_K_BYTES) {
         const __m256i sc = _mm256_cvtepi8_epi16(load128(w + 192));
         const __m512i sc512 = _mm512_castsi256_si512(sc);
@@ -398,14 +376,12 @@ float dot_q6_k(int64_t n, const void* wv, const void* xv) {
         __m512i s23 =
             dot_s16<Vnni>(dot_s16<Vnni>(zero, p[2], _mm512_permutexvar_epi16(idx2, sc512)), p[3],
                           _mm512_permutexvar_epi16(idx3, sc512));
-        __m256i s = _mm256_sub_epi32(fold(_mm512_add_epi32(s01, s23)), _mm256_slli_epi32(corr, 5));
-        const __m256 d = _mm256_set1_ps(ldh(w + 208) * ldf(x));
-        if (i & 1)
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc1);
-        else
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc0);
+        // the offset 32 folded into lanes 0..7
+        const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s01, s23),
+                                           _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(ldh(w + 208) * ldf(x)), acc);
     }
-    return hsum(_mm256_add_ps(acc0, acc1));
+    return hsum(acc);
 }
 
 // ---- activation quantizers (same bytes as the scalar ones) -----------------------------
