@@ -66,6 +66,9 @@ std::vector<Case> cases() {
     wide.head_dim = 128;
     wide.rope_scale_linear = 4;
     c.push_back({"F32-headdim128-ropelinear", wide, 0.9999, 0.9999, 0.0f});
+    ModelSpec freqs = spec_of("llama", Type::F16, Type::F16, Type::F16);
+    freqs.rope_freqs = true;
+    c.push_back({"F16-rope-freqs", freqs, 0.9999, 0.9999, 0.0f});
     return c;
 }
 

@@ -27,6 +27,7 @@ struct ModelSpec {
     float rms_eps = 1e-5f;
     bool tied_output = false;  // no output.weight: logits use token_embd
     float rope_scale_linear = 0; // > 0: write rope.scaling.type linear with this factor
+    bool rope_freqs = false;     // write rope_freqs.weight (Llama 3.1 style factors)
     gguf::Type matrix_type = gguf::Type::F32;  // attention and FFN matrices
     gguf::Type embd_type = gguf::Type::F32;    // token_embd
     gguf::Type output_type = gguf::Type::F32;  // output.weight
@@ -153,6 +154,11 @@ inline GGUFWriter make_model(const ModelSpec& s) {
         matrix(b + "ffn_down.weight", s.n_ff, s.n_embd, s.matrix_type);
     }
     vec("output_norm.weight", s.n_embd, 1.0f, 0.1f);
+    if (s.rope_freqs) {  // factors from 1 (high frequencies) to 8 (low), as Llama 3.1's
+        std::vector<float> f(static_cast<size_t>(hd / 2));
+        for (size_t i = 0; i < f.size(); ++i) f[i] = 1.0f + 7.0f * float(i) / float(f.size() - 1);
+        w.add_tensor("rope_freqs.weight", gguf::Type::F32, {hd / 2}, f.data());
+    }
     if (!s.tied_output) matrix("output.weight", s.n_embd, s.n_vocab, s.output_type);
     return w;
 }

@@ -28,7 +28,7 @@ struct ReferenceModel {
         std::vector<float> attn_norm, bq, bk, bv, q_norm, k_norm, ffn_norm;
         Matrix wq, wk, wv, wo, gate, up, down;
     };
-    std::vector<float> embd, out_norm;
+    std::vector<float> embd, out_norm, rope_freqs;
     Matrix out;
     std::vector<Layer> layers;
     // When set, each matrix product first rounds its input vector through the format the
@@ -65,6 +65,7 @@ struct ReferenceModel {
         embd = floats(f, "token_embd.weight");
         n_vocab = int(embd.size() / size_t(n_embd));
         out_norm = floats(f, "output_norm.weight");
+        rope_freqs = floats(f, "rope_freqs.weight");
         out = matrix(f, "output.weight");
         if (out.empty()) out = matrix(f, "token_embd.weight");
         for (int l = 0; l < n_layer; ++l) {
@@ -116,6 +117,7 @@ struct ReferenceModel {
         const int half = head_dim / 2;
         for (int i = 0; i < half; ++i) {
             double angle = pos * freq_scale * std::pow(theta, -2.0 * i / head_dim);
+            if (!rope_freqs.empty()) angle /= rope_freqs[size_t(i)];
             int i0 = arch == "llama" ? 2 * i : i, i1 = arch == "llama" ? 2 * i + 1 : i + half;
             double a = v[i0], b = v[i1];
             v[i0] = a * std::cos(angle) - b * std::sin(angle);

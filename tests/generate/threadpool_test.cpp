@@ -1,0 +1,59 @@
+// The engine's thread pool: every index is visited exactly once, across many back-to-back
+// jobs (the decode loop's pattern: hundreds of small jobs per token), with sleeping and
+// spinning workers alike.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "generate/threadpool.h"
+
+namespace ragd {
+namespace {
+
+TEST(ThreadPool, ParallelForVisitsEveryIndexOnce) {
+    for (int threads : {1, 2, 3, 8}) {
+        ThreadPool pool(threads);
+        EXPECT_EQ(pool.size(), threads);
+        for (int64_t n : {0, 1, 7, 16, 1000, 4097}) {
+            std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+            pool.parallel_for(n, 16, [&](int64_t b, int64_t e) {
+                for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1);
+            });
+            for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << n << " " << i;
+        }
+    }
+}
+
+TEST(ThreadPool, ManyBackToBackJobs) {
+    ThreadPool pool(4);
+    std::atomic<int64_t> sum{0};
+    for (int job = 0; job < 3000; ++job) {
+        pool.run([&](int ith, int nth) {
+            EXPECT_LT(ith, nth);
+            sum.fetch_add(ith + 1);
+        });
+    }
+    EXPECT_EQ(sum.load(), 3000 * (1 + 2 + 3 + 4));
+}
+
+TEST(ThreadPool, JobsAfterWorkersFellAsleep) {
+    ThreadPool pool(3);
+    for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past the spin phase
+        std::atomic<int> ran{0};
+        pool.run([&](int, int) { ran.fetch_add(1); });
+        EXPECT_EQ(ran.load(), 3);
+    }
+}
+
+TEST(ThreadPool, PhysicalCoresIsPositive) {
+    EXPECT_GE(physical_cores(), 1);
+    ThreadPool pool(0);
+    EXPECT_EQ(pool.size(), physical_cores());
+}
+
+}  // namespace
+}  // namespace ragd
