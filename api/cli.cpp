@@ -570,9 +570,9 @@ Usage:
   ragd reindex [--data DIR]                                          rebuild Xapian and FAISS
   ragd run     -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS]
                [-c CTX] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
-               [--logits-out FILE]                                   generate from a prompt
+               [--no-mmap] [--logits-out FILE]                       generate from a prompt
   ragd tokenize -m MODEL.gguf [--no-special] TEXT                   token ids as JSON
-  ragd bench   -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r 3] [--json]
+  ragd bench   -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r 3] [--no-mmap] [--json]
                                                                      prefill/decode tok/s
   ragd serve   [--data DIR] [--host H] [--port N] [--api-key KEY] [--config FILE]
                [--threads N] [--max-body BYTES]                      REST API (see README)

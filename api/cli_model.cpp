@@ -53,6 +53,7 @@ int cmd_run(int argc, char** argv) {
                             {"--top-p", true},
                             {"--min-p", true},
                             {"--repeat-penalty", true},
+                            {"--no-mmap", false},
                             {"--logits-out", true}});
     if (!args.positional.empty())
         throw Error(Error::Code::InvalidArgument,
@@ -78,7 +79,7 @@ int cmd_run(int argc, char** argv) {
     Sampler sampler(sp);
 
     auto t_load = Clock::now();
-    std::unique_ptr<Model> model = Model::load(model_path);
+    std::unique_ptr<Model> model = Model::load(model_path, args.has("--no-mmap"));
     const Tokenizer& tok = model->tokenizer();
     Sequence seq(*model, n_ctx, threads);
     std::vector<int32_t> ids = tok.encode(prompt, true, true);
@@ -135,6 +136,7 @@ int cmd_bench(int argc, char** argv) {
                             {"-n --n-gen", true},
                             {"-t --threads", true},
                             {"-r --repetitions", true},
+                            {"--no-mmap", false},
                             {"--json", false}});
     const std::string model_path = require(args, "-m", "MODEL.gguf");
     const int n_prompt = int(args.get_int("-p", 512, 0, 1 << 20));
@@ -144,7 +146,7 @@ int cmd_bench(int argc, char** argv) {
     if (n_prompt == 0 && n_gen == 0)
         throw Error(Error::Code::InvalidArgument, "nothing to measure: -p and -n are both 0");
 
-    std::unique_ptr<Model> model = Model::load(model_path);
+    std::unique_ptr<Model> model = Model::load(model_path, args.has("--no-mmap"));
     const ModelParams& mp = model->params();
     if (std::max(n_prompt, n_gen) > mp.n_ctx_train)
         throw Error(Error::Code::InvalidArgument, "-p/-n exceed the model's context of " +

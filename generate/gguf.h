@@ -104,8 +104,10 @@ class File {
   public:
     // Maps and validates PATH. Throws ragd::Error: NotFound/IO for the file system,
     // Corrupt for malformed content, Unsupported for a valid file ragd cannot use (a
-    // version other than 2 or 3).
-    static File open(const std::string& path);
+    // version other than 2 or 3). With read_into_memory, the file is read into anonymous
+    // memory (huge pages where allowed) instead of mapped: slower to load, but decode
+    // streams weights faster than from page-cache pages (bench/README.md).
+    static File open(const std::string& path, bool read_into_memory = false);
     // Validates a file image held in memory (tests build hostile files byte by byte).
     // The bytes are copied.
     static File parse(const void* bytes, size_t size);

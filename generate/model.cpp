@@ -33,8 +33,8 @@ int positive(const gguf::File& f, const std::string& key, int64_t def, int64_t h
 
 Model::Model(gguf::File file) : file_(std::move(file)) {}
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
-    return from_file(gguf::File::open(path));
+std::unique_ptr<Model> Model::load(const std::string& path, bool read_into_memory) {
+    return from_file(gguf::File::open(path, read_into_memory));
 }
 
 const float* Model::floats(const std::string& name, int64_t expected, bool required) {
@@ -163,9 +163,6 @@ namespace {
 // enough tokens per weight read for prefill to be compute-bound.
 constexpr int kMaxBatch = 256;
 
-// How far ahead of the row being computed matmul prefetches weights.
-constexpr size_t kPrefetchBytes = 4096;
-
 // Attention's inner loops, compiled for AVX-512, AVX2 and the baseline; the loader picks
 // the best the CPU has (GCC function multi-versioning). Sixteen independent partial sums
 // let the compiler vectorise the reduction without reassociating floating point.
@@ -279,17 +276,9 @@ void matmul(ThreadPool& pool, const gguf::Tensor& w, const float* x, int n_token
     }
     const size_t wrb = gguf::row_bytes(w.type, cols);
     const quant::VecDotFn dot = quant::vec_dot_fn(w.type);
-    // Weights come from the page cache in 4 KiB pages, where the hardware prefetcher
-    // stops at every page boundary; prefetching the rows ahead by hand keeps the loads
-    // streaming (decode reads each weight byte exactly once per token).
-    const int64_t ahead = std::max<int64_t>(1, int64_t(kPrefetchBytes / wrb));
-    const uint8_t* end = w.data + size_t(rows) * wrb;
     pool.parallel_for(rows, 16, [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r) {
             const uint8_t* wr = w.data + size_t(r) * wrb;
-            const uint8_t* next = wr + size_t(ahead) * wrb;
-            for (size_t off = 0; off < wrb && next + off < end; off += 64)
-                __builtin_prefetch(next + off, 0, 3);
             for (int t = 0; t < n_tokens; ++t)
                 out[int64_t(t) * rows + r] = dot(cols, wr, xs + size_t(t) * xrb);
         }

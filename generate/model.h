@@ -57,7 +57,7 @@ class Model {
     // right shape and a supported type. Throws ragd::Error (the GGUF reader's errors,
     // Unsupported for an unknown architecture or type, Corrupt for a missing tensor or a
     // shape that disagrees with the metadata).
-    static std::unique_ptr<Model> load(const std::string& path);
+    static std::unique_ptr<Model> load(const std::string& path, bool read_into_memory = false);
     static std::unique_ptr<Model> from_file(gguf::File file);
 
     const ModelParams& params() const { return params_; }
