@@ -167,10 +167,11 @@ TEST(CliModel, AskWithModelOnTheCorpus) {
     EXPECT_TRUE(j["answer"].is_string());
     ASSERT_TRUE(j["citations"].is_array());
     std::string answer = j["answer"];
-    for (const json& c : j["citations"])
+    for (const json& c : j["citations"]) {
         std::string marker = "[";  // (two steps: GCC 12 warns on "[" + string)
         marker += std::to_string(c["number"].get<int>());
         EXPECT_NE(answer.find(marker), std::string::npos);
+    }
 }
 
 }  // namespace
