@@ -589,9 +589,9 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"ingest", cmd_ingest}, {"search", cmd_search},   {"ask", cmd_ask},     {"docs", cmd_docs},
-    {"stats", cmd_stats},   {"reindex", cmd_reindex}, {"serve", run_serve},
-    {"run", cmd_run},       {"tokenize", cmd_tokenize}, {"bench", cmd_bench},
+    {"ingest", cmd_ingest},     {"search", cmd_search},   {"ask", cmd_ask},     {"docs", cmd_docs},
+    {"stats", cmd_stats},       {"reindex", cmd_reindex}, {"serve", run_serve}, {"run", cmd_run},
+    {"tokenize", cmd_tokenize}, {"bench", cmd_bench},
 };
 
 const char* const kPlanned[] = {"embed", "extract"};

@@ -113,7 +113,8 @@ int cmd_run(int argc, char** argv) {
         ++generated;
         if (generated == n_predict) break;
         if (seq.n_past() >= seq.n_ctx()) {
-            std::fprintf(stderr, "\nragd: the context of %d tokens is full; stopping\n", seq.n_ctx());
+            std::fprintf(stderr, "\nragd: the context of %d tokens is full; stopping\n",
+                         seq.n_ctx());
             break;
         }
         seq.eval(&next, 1);
@@ -149,8 +150,8 @@ int cmd_bench(int argc, char** argv) {
     std::unique_ptr<Model> model = Model::load(model_path, args.has("--no-mmap"));
     const ModelParams& mp = model->params();
     if (std::max(n_prompt, n_gen) > mp.n_ctx_train)
-        throw Error(Error::Code::InvalidArgument, "-p/-n exceed the model's context of " +
-                                                      std::to_string(mp.n_ctx_train));
+        throw Error(Error::Code::InvalidArgument,
+                    "-p/-n exceed the model's context of " + std::to_string(mp.n_ctx_train));
     Sequence seq(*model, std::max(n_prompt, n_gen), threads);
     uint64_t model_bytes = 0;
     for (const gguf::Tensor& t : model->file().tensors()) model_bytes += t.nbytes;

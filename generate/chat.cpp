@@ -15,11 +15,16 @@ ChatFormat detect_chat_format(std::string_view t) {
 
 const char* chat_format_name(ChatFormat f) {
     switch (f) {
-        case ChatFormat::ChatML: return "chatml";
-        case ChatFormat::Llama3: return "llama3";
-        case ChatFormat::Mistral: return "mistral";
-        case ChatFormat::Gemma: return "gemma";
-        case ChatFormat::Plain: return "plain";
+        case ChatFormat::ChatML:
+            return "chatml";
+        case ChatFormat::Llama3:
+            return "llama3";
+        case ChatFormat::Mistral:
+            return "mistral";
+        case ChatFormat::Gemma:
+            return "gemma";
+        case ChatFormat::Plain:
+            return "plain";
     }
     return "plain";
 }
@@ -48,34 +53,53 @@ std::string apply_chat_template(ChatFormat f, const std::vector<ChatMessage>& me
                        "<|eot_id|>";
                 break;
             case ChatFormat::Mistral:
-                if (m.role == "system") pending_system += (pending_system.empty() ? "" : "\n\n") + m.content;
-                else if (m.role == "user") out += "[INST] " + take_system(m.content) + " [/INST]";
-                else out += " " + m.content + "</s>";
+                if (m.role == "system")
+                    pending_system += (pending_system.empty() ? "" : "\n\n") + m.content;
+                else if (m.role == "user")
+                    out += "[INST] " + take_system(m.content) + " [/INST]";
+                else
+                    out += " " + m.content + "</s>";
                 break;
             case ChatFormat::Gemma:
-                if (m.role == "system") pending_system += (pending_system.empty() ? "" : "\n\n") + m.content;
+                if (m.role == "system")
+                    pending_system += (pending_system.empty() ? "" : "\n\n") + m.content;
                 else if (m.role == "user")
                     out += "<start_of_turn>user\n" + take_system(m.content) + "<end_of_turn>\n";
-                else out += "<start_of_turn>model\n" + m.content + "<end_of_turn>\n";
+                else
+                    out += "<start_of_turn>model\n" + m.content + "<end_of_turn>\n";
                 break;
             case ChatFormat::Plain:
-                if (m.role == "system") out += m.content + "\n\n";
-                else if (m.role == "user") out += "User: " + m.content + "\n";
-                else out += "Assistant: " + m.content + "\n";
+                if (m.role == "system")
+                    out += m.content + "\n\n";
+                else if (m.role == "user")
+                    out += "User: " + m.content + "\n";
+                else
+                    out += "Assistant: " + m.content + "\n";
                 break;
         }
     }
     if (!pending_system.empty()) {  // a system message with no user turn after it
-        if (f == ChatFormat::Mistral) out += "[INST] " + take_system("") + " [/INST]";
-        else out += "<start_of_turn>user\n" + take_system("") + "<end_of_turn>\n";
+        if (f == ChatFormat::Mistral)
+            out += "[INST] " + take_system("") + " [/INST]";
+        else
+            out += "<start_of_turn>user\n" + take_system("") + "<end_of_turn>\n";
     }
     if (add_generation_prompt) {
         switch (f) {
-            case ChatFormat::ChatML: out += "<|im_start|>assistant\n"; break;
-            case ChatFormat::Llama3: out += "<|start_header_id|>assistant<|end_header_id|>\n\n"; break;
-            case ChatFormat::Mistral: break;  // the model answers right after [/INST]
-            case ChatFormat::Gemma: out += "<start_of_turn>model\n"; break;
-            case ChatFormat::Plain: out += "Assistant:"; break;
+            case ChatFormat::ChatML:
+                out += "<|im_start|>assistant\n";
+                break;
+            case ChatFormat::Llama3:
+                out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+                break;
+            case ChatFormat::Mistral:
+                break;  // the model answers right after [/INST]
+            case ChatFormat::Gemma:
+                out += "<start_of_turn>model\n";
+                break;
+            case ChatFormat::Plain:
+                out += "Assistant:";
+                break;
         }
     }
     return out;
@@ -83,11 +107,16 @@ std::string apply_chat_template(ChatFormat f, const std::vector<ChatMessage>& me
 
 std::vector<std::string> chat_stop_strings(ChatFormat f) {
     switch (f) {
-        case ChatFormat::ChatML: return {"<|im_end|>", "<|im_start|>"};
-        case ChatFormat::Llama3: return {"<|eot_id|>", "<|start_header_id|>"};
-        case ChatFormat::Mistral: return {"</s>", "[INST]"};
-        case ChatFormat::Gemma: return {"<end_of_turn>", "<start_of_turn>"};
-        case ChatFormat::Plain: return {"\nUser:"};
+        case ChatFormat::ChatML:
+            return {"<|im_end|>", "<|im_start|>"};
+        case ChatFormat::Llama3:
+            return {"<|eot_id|>", "<|start_header_id|>"};
+        case ChatFormat::Mistral:
+            return {"</s>", "[INST]"};
+        case ChatFormat::Gemma:
+            return {"<end_of_turn>", "<start_of_turn>"};
+        case ChatFormat::Plain:
+            return {"\nUser:"};
     }
     return {};
 }

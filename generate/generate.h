@@ -49,9 +49,9 @@ std::vector<ChatMessage> rag_messages(const std::string& question,
 // matches the answer sentence citing it (or the whole passage when none overlaps).
 // References to passages that do not exist are left out of the citations. Passages are
 // dropped from the end when the prompt would not leave room for max_tokens.
-Answer model_answer(ModelRunner& runner, const std::string& question,
-                    std::vector<Passage> passages, const GenerateOptions& options,
-                    const OnText& on_text = nullptr, Generation* stats = nullptr);
+Answer model_answer(ModelRunner& runner, const std::string& question, std::vector<Passage> passages,
+                    const GenerateOptions& options, const OnText& on_text = nullptr,
+                    Generation* stats = nullptr);
 
 // The passage numbers cited as [n], [n, m] or [n][m] in text, in order of appearance,
 // each once.

@@ -332,8 +332,8 @@ File File::open(const std::string& path, bool read_into_memory) {
         f.map_ = std::make_shared<Mapping>(p, size, true);
         ::madvise(p, size, MADV_HUGEPAGE);
         for (size_t done = 0; done < size;) {
-            ssize_t n = ::pread(fd, static_cast<char*>(p) + done, std::min<size_t>(size - done, 1 << 30),
-                                off_t(done));
+            ssize_t n = ::pread(fd, static_cast<char*>(p) + done,
+                                std::min<size_t>(size - done, 1 << 30), off_t(done));
             if (n <= 0) {
                 int e = n < 0 ? errno : EIO;
                 ::close(fd);

@@ -42,10 +42,10 @@ enum class Type : uint32_t {
 };
 
 struct TypeInfo {
-    const char* name;   // "Q4_K"
-    int block;          // elements per block (1 for float types)
-    size_t block_bytes; // bytes per block
-    bool supported;     // the engine can compute with it
+    const char* name;    // "Q4_K"
+    int block;           // elements per block (1 for float types)
+    size_t block_bytes;  // bytes per block
+    bool supported;      // the engine can compute with it
 };
 
 // Layout of a type id, or nullptr for an id GGUF does not define.
@@ -75,9 +75,9 @@ enum class ValueType : uint32_t {
 struct Value {
     ValueType type = ValueType::U8;
     // scalars
-    uint64_t u = 0;  // every unsigned integer and bool
-    int64_t i = 0;   // every signed integer (and unsigned ones that fit)
-    double f = 0;    // F32 and F64
+    uint64_t u = 0;        // every unsigned integer and bool
+    int64_t i = 0;         // every signed integer (and unsigned ones that fit)
+    double f = 0;          // F32 and F64
     std::string_view str;  // STRING
     // ARRAY: element type and count; elements start at `data` in the mapping. Arrays of
     // strings are also decoded into `strings` (views) when the file is opened.
@@ -91,8 +91,8 @@ struct Tensor {
     std::string name;
     Type type = Type::F32;
     int n_dims = 0;
-    int64_t ne[4] = {1, 1, 1, 1};  // ne[0] is the row length (contiguous)
-    uint64_t offset = 0;           // from the start of the data section
+    int64_t ne[4] = {1, 1, 1, 1};   // ne[0] is the row length (contiguous)
+    uint64_t offset = 0;            // from the start of the data section
     const uint8_t* data = nullptr;  // in the mapping
     size_t nbytes = 0;
 
@@ -130,8 +130,8 @@ class File {
     bool get_bool(const std::string& key, bool def) const;
     // Arrays: empty when absent; throw Corrupt on a wrong element type.
     std::vector<std::string_view> get_strings(const std::string& key) const;
-    std::vector<float> get_floats(const std::string& key) const;     // any numeric elements
-    std::vector<int64_t> get_ints(const std::string& key) const;     // any integer elements
+    std::vector<float> get_floats(const std::string& key) const;  // any numeric elements
+    std::vector<int64_t> get_ints(const std::string& key) const;  // any integer elements
 
     const std::vector<Tensor>& tensors() const { return tensors_; }
     const Tensor* tensor(const std::string& name) const;  // nullptr when absent

@@ -87,12 +87,15 @@ std::unique_ptr<Model> Model::from_file(gguf::File file) {
     if (p.rope_dim % 2) corrupt("rope.dimension_count is odd");
     p.rope_neox = p.arch != "llama";
     std::string scaling = f.get_string(a + "rope.scaling.type", "none");
-    double factor = f.get_float(a + "rope.scaling.factor", f.get_float(a + "rope.scale_linear", 1.0));
-    if (scaling == "linear" || (scaling == "none" && factor != 1.0 && f.find(a + "rope.scale_linear"))) {
+    double factor =
+        f.get_float(a + "rope.scaling.factor", f.get_float(a + "rope.scale_linear", 1.0));
+    if (scaling == "linear" ||
+        (scaling == "none" && factor != 1.0 && f.find(a + "rope.scale_linear"))) {
         if (!(factor >= 1 && factor <= 1024)) corrupt("rope scaling factor is out of range");
         p.rope_freq_scale = float(1.0 / factor);
     } else if (scaling != "none") {
-        throw Error(Error::Code::Unsupported, "model: rope scaling '" + scaling + "' is not supported");
+        throw Error(Error::Code::Unsupported,
+                    "model: rope scaling '" + scaling + "' is not supported");
     }
 
     m->token_embd = f.tensor("token_embd.weight");
@@ -111,12 +114,13 @@ std::unique_ptr<Model> Model::from_file(gguf::File file) {
                     std::to_string(cols) + ", " + std::to_string(rows) + "]");
         const gguf::TypeInfo* ti = gguf::type_info(uint32_t(t->type));
         if (!ti->supported || t->type == gguf::Type::Q8_K)
-            throw Error(Error::Code::Unsupported,
-                        std::string("model: tensor '") + name + "' has type " + ti->name +
-                            ", which the engine does not compute with");
+            throw Error(Error::Code::Unsupported, std::string("model: tensor '") + name +
+                                                      "' has type " + ti->name +
+                                                      ", which the engine does not compute with");
         return t;
     };
-    const int64_t q_dim = int64_t(p.n_head) * p.head_dim, kv_dim = int64_t(p.n_head_kv) * p.head_dim;
+    const int64_t q_dim = int64_t(p.n_head) * p.head_dim,
+                  kv_dim = int64_t(p.n_head_kv) * p.head_dim;
     matrix("token_embd.weight", p.n_embd, p.n_vocab, true);
     m->output = matrix("output.weight", p.n_embd, p.n_vocab, false);
     if (!m->output) m->output = m->token_embd;
@@ -207,9 +211,9 @@ Sequence::Sequence(const Model& model, int n_ctx, int n_threads)
     const ModelParams& p = model.params();
     if (n_ctx <= 0) n_ctx = std::min(p.n_ctx_train, kDefaultContext);
     if (n_ctx > p.n_ctx_train)
-        throw Error(Error::Code::InvalidArgument,
-                    "context of " + std::to_string(n_ctx) + " tokens is longer than the model's " +
-                        std::to_string(p.n_ctx_train));
+        throw Error(Error::Code::InvalidArgument, "context of " + std::to_string(n_ctx) +
+                                                      " tokens is longer than the model's " +
+                                                      std::to_string(p.n_ctx_train));
     n_ctx_ = n_ctx;
     pool_ = std::make_unique<ThreadPool>(n_threads);
     size_t kv = size_t(p.n_layer) * size_t(n_ctx_) * size_t(p.n_head_kv) * size_t(p.head_dim);
@@ -348,8 +352,10 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
                 for (int i = 0; i < kv_dim; ++i) k[i] += w.bk[i], v[i] += w.bv[i];
             }
             if (w.q_norm) {
-                for (int h = 0; h < nh; ++h) rmsnorm(q + h * hd, q + h * hd, w.q_norm, hd, p.rms_eps);
-                for (int h = 0; h < nkv; ++h) rmsnorm(k + h * hd, k + h * hd, w.k_norm, hd, p.rms_eps);
+                for (int h = 0; h < nh; ++h)
+                    rmsnorm(q + h * hd, q + h * hd, w.q_norm, hd, p.rms_eps);
+                for (int h = 0; h < nkv; ++h)
+                    rmsnorm(k + h * hd, k + h * hd, w.k_norm, hd, p.rms_eps);
             }
             rope(q, nh, hd, p.rope_dim, p.rope_neox, p0 + t, s.rope_inv_freq.data());
             rope(k, nkv, hd, p.rope_dim, p.rope_neox, p0 + t, s.rope_inv_freq.data());

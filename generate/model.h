@@ -34,10 +34,10 @@ struct ModelParams {
     int n_ctx_train = 0;
     float rms_eps = 1e-5f;
     float rope_theta = 10000.0f;
-    int rope_dim = 0;            // rotated dimensions per head (head_dim unless set)
-    bool rope_neox = false;      // rotate (i, i + d/2) pairs instead of (2i, 2i + 1)
-    float rope_freq_scale = 1;   // linear scaling: positions are multiplied by this
-    bool has_rope_freqs = false; // per-dimension frequency divisors (Llama 3.1 scaling)
+    int rope_dim = 0;             // rotated dimensions per head (head_dim unless set)
+    bool rope_neox = false;       // rotate (i, i + d/2) pairs instead of (2i, 2i + 1)
+    float rope_freq_scale = 1;    // linear scaling: positions are multiplied by this
+    bool has_rope_freqs = false;  // per-dimension frequency divisors (Llama 3.1 scaling)
 };
 
 // Matrices point into the mapping; norm weights and biases (small vectors) are converted
@@ -48,7 +48,7 @@ struct LayerWeights {
     const float* attn_norm = nullptr;
     const float* ffn_norm = nullptr;
     const float *bq = nullptr, *bk = nullptr, *bv = nullptr;  // qwen2; null elsewhere
-    const float *q_norm = nullptr, *k_norm = nullptr;        // qwen3; null elsewhere
+    const float *q_norm = nullptr, *k_norm = nullptr;         // qwen3; null elsewhere
 };
 
 class Model {
@@ -68,7 +68,7 @@ class Model {
     const gguf::Tensor* token_embd = nullptr;
     const gguf::Tensor* output = nullptr;  // token_embd when the embeddings are tied
     const float* output_norm = nullptr;
-    const float* rope_freqs = nullptr;     // rope_dim / 2 divisors, or null
+    const float* rope_freqs = nullptr;  // rope_dim / 2 divisors, or null
     std::vector<LayerWeights> layers;
 
   private:

@@ -40,7 +40,7 @@ Type vec_dot_type(Type t);
 
 // Instruction sets a kernel may use. Higher includes lower.
 enum class Isa { Scalar = 0, AVX2 = 1, AVX512 = 2, AVX512_VNNI = 3 };
-Isa detected_isa();        // what this CPU supports (cached)
+Isa detected_isa();  // what this CPU supports (cached)
 const char* isa_name(Isa isa);
 
 // sum over n of w[i] * x[i]; w is a row of type t, x a row of vec_dot_type(t), n a

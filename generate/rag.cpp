@@ -30,8 +30,8 @@ std::string sentence_around(const std::string& text, size_t at) {
 
 std::vector<ChatMessage> rag_messages(const std::string& question,
                                       const std::vector<Passage>& passages) {
-    std::string user = passages.empty() ? "There are no passages.\n"
-                                        : "Passages:\n\n" + format_context(passages);
+    std::string user =
+        passages.empty() ? "There are no passages.\n" : "Passages:\n\n" + format_context(passages);
     user += "\nQuestion: " + question;
     return {{"system", kSystemPrompt}, {"user", user}};
 }
@@ -47,7 +47,8 @@ std::vector<int> cited_numbers(const std::string& text) {
         while (j < text.size()) {
             size_t start = j;
             int n = 0;
-            while (j < text.size() && j - start < 4 && std::isdigit(static_cast<unsigned char>(text[j])))
+            while (j < text.size() && j - start < 4 &&
+                   std::isdigit(static_cast<unsigned char>(text[j])))
                 n = n * 10 + (text[j++] - '0');
             if (j == start || j - start > 3) break;
             nums.push_back(n);
@@ -64,9 +65,8 @@ std::vector<int> cited_numbers(const std::string& text) {
     return out;
 }
 
-Answer model_answer(ModelRunner& runner, const std::string& question,
-                    std::vector<Passage> passages, const GenerateOptions& options,
-                    const OnText& on_text, Generation* stats) {
+Answer model_answer(ModelRunner& runner, const std::string& question, std::vector<Passage> passages,
+                    const GenerateOptions& options, const OnText& on_text, Generation* stats) {
     std::string prompt;
     for (;;) {
         prompt = apply_chat_template(runner.chat_format(), rag_messages(question, passages), true);

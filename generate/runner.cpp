@@ -131,7 +131,8 @@ Generation ModelRunner::run(const std::vector<int32_t>& prompt, const GenerateOp
                     "the prompt is " + std::to_string(prompt.size()) +
                         " tokens, which does not fit the context of " +
                         std::to_string(seq_.n_ctx()) + " tokens");
-    if (options.max_tokens < 0) throw Error(Error::Code::InvalidArgument, "max_tokens must be >= 0");
+    if (options.max_tokens < 0)
+        throw Error(Error::Code::InvalidArgument, "max_tokens must be >= 0");
     Sampler sampler(options.sampling);
     Generation g;
     g.prompt_tokens = int(prompt.size());

@@ -21,15 +21,15 @@
 namespace ragd {
 
 struct GenerateOptions {
-    int max_tokens = 512;                // tokens to generate at most
-    SamplerParams sampling;              // temperature 0 is greedy
-    std::vector<std::string> stop;       // stop strings (cut from the output)
+    int max_tokens = 512;           // tokens to generate at most
+    SamplerParams sampling;         // temperature 0 is greedy
+    std::vector<std::string> stop;  // stop strings (cut from the output)
 };
 
 struct Generation {
     std::string text;
     int prompt_tokens = 0;
-    int reused_tokens = 0;      // prompt tokens found in the cache from the last request
+    int reused_tokens = 0;  // prompt tokens found in the cache from the last request
     int completion_tokens = 0;
     std::string finish_reason;  // "stop" (EOS or stop string), "length", "cancelled"
     double prompt_seconds = 0, generate_seconds = 0;

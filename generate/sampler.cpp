@@ -9,17 +9,17 @@
 namespace ragd {
 
 void validate(const SamplerParams& s) {
-    auto bad = [](const std::string& what) {
-        throw Error(Error::Code::InvalidArgument, what);
-    };
+    auto bad = [](const std::string& what) { throw Error(Error::Code::InvalidArgument, what); };
     if (!(s.temperature >= 0 && s.temperature <= 100)) bad("temperature must be in [0, 100]");
     if (s.top_k < 0) bad("top_k must be >= 0");
     if (!(s.top_p > 0 && s.top_p <= 1)) bad("top_p must be in (0, 1]");
     if (!(s.min_p >= 0 && s.min_p < 1)) bad("min_p must be in [0, 1)");
     if (!(s.repeat_penalty > 0 && s.repeat_penalty <= 10)) bad("repeat_penalty must be in (0, 10]");
     if (s.repeat_last_n < 0) bad("repeat_last_n must be >= 0");
-    if (!(s.presence_penalty >= -2 && s.presence_penalty <= 2)) bad("presence_penalty must be in [-2, 2]");
-    if (!(s.frequency_penalty >= -2 && s.frequency_penalty <= 2)) bad("frequency_penalty must be in [-2, 2]");
+    if (!(s.presence_penalty >= -2 && s.presence_penalty <= 2))
+        bad("presence_penalty must be in [-2, 2]");
+    if (!(s.frequency_penalty >= -2 && s.frequency_penalty <= 2))
+        bad("frequency_penalty must be in [-2, 2]");
 }
 
 int32_t argmax(const float* logits, int n) {

@@ -17,10 +17,10 @@ namespace ragd {
 
 struct SamplerParams {
     float temperature = 0.8f;
-    int top_k = 40;                // 0: no limit
-    float top_p = 0.95f;           // 1: no limit
-    float min_p = 0.05f;           // 0: no limit
-    float repeat_penalty = 1.0f;   // 1: none
+    int top_k = 40;                  // 0: no limit
+    float top_p = 0.95f;             // 1: no limit
+    float min_p = 0.05f;             // 0: no limit
+    float repeat_penalty = 1.0f;     // 1: none
     float presence_penalty = 0.0f;   // OpenAI's, in [-2, 2]
     float frequency_penalty = 0.0f;  // OpenAI's, in [-2, 2]
     int repeat_last_n = 64;

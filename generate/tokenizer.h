@@ -47,10 +47,10 @@ class Tokenizer {
     int32_t n_vocab() const;
     int32_t bos() const;  // -1 when the model has none
     int32_t eos() const;
-    bool is_end_of_generation(int32_t id) const;  // eos, eot, <|im_end|>, <|eot_id|>, ...
-    std::string_view model() const;               // "gpt2", "llama", "bert"
-    std::string_view pre() const;                 // pre-tokenizer name as read
-    std::string_view text(int32_t id) const;      // the vocabulary string of id
+    bool is_end_of_generation(int32_t id) const;      // eos, eot, <|im_end|>, <|eot_id|>, ...
+    std::string_view model() const;                   // "gpt2", "llama", "bert"
+    std::string_view pre() const;                     // pre-tokenizer name as read
+    std::string_view text(int32_t id) const;          // the vocabulary string of id
     int32_t find(std::string_view token_text) const;  // id of a vocabulary string, or -1
 
   private:

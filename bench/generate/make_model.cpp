@@ -85,17 +85,28 @@ int main(int argc, char** argv) {
         } else if (a == "--type") {
             type_name = value();
             if (!parse_type(type_name, s)) usage();
-        } else if (a == "--arch") s.arch = value();
-        else if (a == "--n-embd") s.n_embd = number();
-        else if (a == "--n-layer") s.n_layer = number();
-        else if (a == "--n-head") s.n_head = number();
-        else if (a == "--n-head-kv") s.n_head_kv = number();
-        else if (a == "--n-ff") s.n_ff = number();
-        else if (a == "--n-vocab") s.n_vocab = number();
-        else if (a == "--n-ctx") s.n_ctx = number();
-        else if (a == "--seed") s.seed = uint64_t(std::atoll(value().c_str()));
-        else if (!a.empty() && a[0] != '-' && out.empty()) out = a;
-        else usage();
+        } else if (a == "--arch")
+            s.arch = value();
+        else if (a == "--n-embd")
+            s.n_embd = number();
+        else if (a == "--n-layer")
+            s.n_layer = number();
+        else if (a == "--n-head")
+            s.n_head = number();
+        else if (a == "--n-head-kv")
+            s.n_head_kv = number();
+        else if (a == "--n-ff")
+            s.n_ff = number();
+        else if (a == "--n-vocab")
+            s.n_vocab = number();
+        else if (a == "--n-ctx")
+            s.n_ctx = number();
+        else if (a == "--seed")
+            s.seed = uint64_t(std::atoll(value().c_str()));
+        else if (!a.empty() && a[0] != '-' && out.empty())
+            out = a;
+        else
+            usage();
     }
     if (out.empty()) usage();
     if (type_name.size() > 2 && type_name.compare(type_name.size() - 2, 2, "_M") == 0)

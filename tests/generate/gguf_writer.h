@@ -3,14 +3,14 @@
 // default, little-endian, with the layout the GGUF specification gives.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <functional>
-#include <thread>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "generate/gguf.h"

@@ -1,11 +1,12 @@
 // The engine's forward pass against the plain reference forward pass, for every
 // architecture and weight type, and KV-cached decoding against a full recompute.
+#include "generate/model.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "config/config.h"
-#include "generate/model.h"
 #include "tests/generate/model_writer.h"
 #include "tests/generate/reference_forward.h"
 
@@ -49,12 +50,18 @@ std::vector<Case> cases() {
     for (const char* arch : {"llama", "qwen2", "qwen3"}) {
         c.push_back({"F32", spec_of(arch, Type::F32, Type::F32, Type::F32), 0.9999, 0.9999, 0.0f});
         c.push_back({"F16", spec_of(arch, Type::F16, Type::F16, Type::F16), 0.9999, 0.9999, 0.0f});
-        c.push_back({"BF16", spec_of(arch, Type::BF16, Type::F32, Type::BF16), 0.9999, 0.9999, 0.0f});
-        c.push_back({"Q8_0", spec_of(arch, Type::Q8_0, Type::Q8_0, Type::Q8_0), 0.999, 0.9998, 0.02f});
-        c.push_back({"Q4_0", spec_of(arch, Type::Q4_0, Type::Q4_0, Type::Q6_K), 0.999, 0.9998, 0.02f});
-        c.push_back({"Q4_K", spec_of(arch, Type::Q4_K, Type::Q4_K, Type::Q6_K), 0.999, 0.9998, 0.02f});
-        c.push_back({"Q5_K", spec_of(arch, Type::Q5_K, Type::Q5_K, Type::Q8_0), 0.999, 0.9998, 0.02f});
-        c.push_back({"Q6_K", spec_of(arch, Type::Q6_K, Type::Q6_K, Type::Q6_K), 0.999, 0.9998, 0.02f});
+        c.push_back(
+            {"BF16", spec_of(arch, Type::BF16, Type::F32, Type::BF16), 0.9999, 0.9999, 0.0f});
+        c.push_back(
+            {"Q8_0", spec_of(arch, Type::Q8_0, Type::Q8_0, Type::Q8_0), 0.999, 0.9998, 0.02f});
+        c.push_back(
+            {"Q4_0", spec_of(arch, Type::Q4_0, Type::Q4_0, Type::Q6_K), 0.999, 0.9998, 0.02f});
+        c.push_back(
+            {"Q4_K", spec_of(arch, Type::Q4_K, Type::Q4_K, Type::Q6_K), 0.999, 0.9998, 0.02f});
+        c.push_back(
+            {"Q5_K", spec_of(arch, Type::Q5_K, Type::Q5_K, Type::Q8_0), 0.999, 0.9998, 0.02f});
+        c.push_back(
+            {"Q6_K", spec_of(arch, Type::Q6_K, Type::Q6_K, Type::Q6_K), 0.999, 0.9998, 0.02f});
     }
     // A Q4_K_M-like mix: most matrices Q4_K, ffn_down and attn_v Q6_K, tied output.
     ModelSpec mix = spec_of("llama", Type::Q4_K, Type::Q4_K, Type::Q6_K);
@@ -139,9 +146,11 @@ TEST(Model, CachedDecodingMatchesFullRecompute) {
             step.eval(tokens.data() + pos, len);
             pos += size_t(len);
             const float* e = &all[(pos - 1) * size_t(V)];
-            EXPECT_GE(test::cosine(step.logits().data(), e, size_t(V)), 0.999999) << "after " << pos;
+            EXPECT_GE(test::cosine(step.logits().data(), e, size_t(V)), 0.999999)
+                << "after " << pos;
             float max_diff = 0;
-            for (int i = 0; i < V; ++i) max_diff = std::max(max_diff, std::fabs(step.logits()[size_t(i)] - e[i]));
+            for (int i = 0; i < V; ++i)
+                max_diff = std::max(max_diff, std::fabs(step.logits()[size_t(i)] - e[i]));
             EXPECT_LE(max_diff, 1e-4f) << "after " << pos;
         }
         EXPECT_EQ(pos, tokens.size());
@@ -292,7 +301,8 @@ TEST(Model, LongContext32K) {
         double mx = -1e300, sum = 0;
         for (int j = 0; j < n; ++j) {
             double d = 0;
-            for (int i = 0; i < hd; ++i) d += q[size_t(hh * hd + i)] * k[size_t(j)][size_t(kvh * hd + i)];
+            for (int i = 0; i < hd; ++i)
+                d += q[size_t(hh * hd + i)] * k[size_t(j)][size_t(kvh * hd + i)];
             mx = std::max(mx, w[size_t(j)] = d / std::sqrt(double(hd)));
         }
         for (double& e : w) sum += e = std::exp(e - mx);
@@ -304,7 +314,8 @@ TEST(Model, LongContext32K) {
     for (int i = 0; i < ref.n_embd; ++i) x[size_t(i)] += o[size_t(i)];
     std::vector<double> h = ref.norm(x, L.ffn_norm);
     std::vector<double> g = ref.matvec(L.gate, h, ref.n_ff), u = ref.matvec(L.up, h, ref.n_ff);
-    for (int i = 0; i < ref.n_ff; ++i) g[size_t(i)] = g[size_t(i)] / (1 + std::exp(-g[size_t(i)])) * u[size_t(i)];
+    for (int i = 0; i < ref.n_ff; ++i)
+        g[size_t(i)] = g[size_t(i)] / (1 + std::exp(-g[size_t(i)])) * u[size_t(i)];
     std::vector<double> d = ref.matvec(L.down, g, ref.n_embd);
     for (int i = 0; i < ref.n_embd; ++i) x[size_t(i)] += d[size_t(i)];
     std::vector<double> logits = ref.matvec(ref.out, ref.norm(x, ref.out_norm), V);

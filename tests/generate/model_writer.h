@@ -25,9 +25,9 @@ struct ModelSpec {
     int n_ctx = 4096;
     float rope_theta = 10000.0f;
     float rms_eps = 1e-5f;
-    bool tied_output = false;  // no output.weight: logits use token_embd
-    float rope_scale_linear = 0; // > 0: write rope.scaling.type linear with this factor
-    bool rope_freqs = false;     // write rope_freqs.weight (Llama 3.1 style factors)
+    bool tied_output = false;     // no output.weight: logits use token_embd
+    float rope_scale_linear = 0;  // > 0: write rope.scaling.type linear with this factor
+    bool rope_freqs = false;      // write rope_freqs.weight (Llama 3.1 style factors)
     gguf::Type matrix_type = gguf::Type::F32;  // attention and FFN matrices
     gguf::Type embd_type = gguf::Type::F32;    // token_embd
     gguf::Type output_type = gguf::Type::F32;  // output.weight
@@ -120,11 +120,12 @@ inline GGUFWriter make_model(const ModelSpec& s) {
     auto matrix = [&](const std::string& name, int cols, int rows, gguf::Type def) {
         const uint64_t seed = ++tensor_seed;
         const float sd = s.weight_std;
-        w.add_tensor_lazy(name, type_for(name, def), {cols, rows}, [seed, cols, sd](int64_t r, float* v) {
-            std::mt19937_64 g(seed * 1000003u + uint64_t(r));
-            std::normal_distribution<float> nd(0.0f, sd);
-            for (int c = 0; c < cols; ++c) v[c] = nd(g);
-        });
+        w.add_tensor_lazy(name, type_for(name, def), {cols, rows},
+                          [seed, cols, sd](int64_t r, float* v) {
+                              std::mt19937_64 g(seed * 1000003u + uint64_t(r));
+                              std::normal_distribution<float> nd(0.0f, sd);
+                              for (int c = 0; c < cols; ++c) v[c] = nd(g);
+                          });
     };
     auto vec = [&](const std::string& name, int n, float mean, float std) {
         std::vector<float> v = random(size_t(n), mean, std);

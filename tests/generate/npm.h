@@ -52,7 +52,8 @@ inline std::string ensure_npm_packages() {
         for (auto& [name, version] : pkg["dependencies"].items()) {
             std::string p = dir + "/node_modules/" + name + "/package.json";
             if (!std::filesystem::exists(p)) return false;
-            if (nlohmann::json::parse(test::read_file(p)).value("version", "") != version) return false;
+            if (nlohmann::json::parse(test::read_file(p)).value("version", "") != version)
+                return false;
         }
         return true;
     };

@@ -101,7 +101,8 @@ struct ReferenceModel {
         }
         std::vector<double> y(size_t(rows), 0.0);
         for (int r = 0; r < rows; ++r)
-            for (size_t c = 0; c < cols; ++c) y[size_t(r)] += double(m.w[size_t(r) * cols + c]) * x[c];
+            for (size_t c = 0; c < cols; ++c)
+                y[size_t(r)] += double(m.w[size_t(r) * cols + c]) * x[c];
         return y;
     }
     std::vector<double> norm(const std::vector<double>& x, const std::vector<float>& w) const {
@@ -147,7 +148,8 @@ struct ReferenceModel {
                         v[size_t(t)][size_t(i)] += L.bv[size_t(i)];
                     }
                 }
-                auto head_norm = [&](std::vector<double>& vec, int heads, const std::vector<float>& w) {
+                auto head_norm = [&](std::vector<double>& vec, int heads,
+                                     const std::vector<float>& w) {
                     for (int hh = 0; hh < heads; ++hh) {
                         std::vector<double> part(vec.begin() + hh * head_dim,
                                                  vec.begin() + (hh + 1) * head_dim);
@@ -160,7 +162,8 @@ struct ReferenceModel {
                     head_norm(k[size_t(t)], n_head_kv, L.k_norm);
                 }
                 for (int hh = 0; hh < n_head; ++hh) rope(&q[size_t(t)][size_t(hh * head_dim)], t);
-                for (int hh = 0; hh < n_head_kv; ++hh) rope(&k[size_t(t)][size_t(hh * head_dim)], t);
+                for (int hh = 0; hh < n_head_kv; ++hh)
+                    rope(&k[size_t(t)][size_t(hh * head_dim)], t);
             }
             for (int t = 0; t < n; ++t) {
                 std::vector<double> att(size_t(q_dim), 0.0);

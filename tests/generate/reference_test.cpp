@@ -87,8 +87,8 @@ TEST(Reference, LogitsAndGreedyTokensMatchLlamaCpp) {
         std::vector<int32_t> ours;
         double worst_gen = 1;
         for (size_t i = 0; i < expect_gen.size(); ++i) {
-            worst_gen = std::min(worst_gen, test::cosine(seq.logits().data(), &gen_logits[i * V],
-                                                         size_t(V)));
+            worst_gen = std::min(worst_gen,
+                                 test::cosine(seq.logits().data(), &gen_logits[i * V], size_t(V)));
             ours.push_back(argmax(seq.logits().data(), V));
             if (i + 1 < expect_gen.size()) seq.eval(&expect_gen[i], 1);
         }
@@ -98,9 +98,10 @@ TEST(Reference, LogitsAndGreedyTokensMatchLlamaCpp) {
         if (c.same_continuation) {
             EXPECT_EQ(ours, expect_gen);
         }
-        std::printf("[ reference ] %s: prompt cosine >= %.6f, generation cosine >= %.6f, "
-                    "greedy tokens equal %zu/32\n",
-                    c.name, worst, worst_gen, same);
+        std::printf(
+            "[ reference ] %s: prompt cosine >= %.6f, generation cosine >= %.6f, "
+            "greedy tokens equal %zu/32\n",
+            c.name, worst, worst_gen, same);
     }
 }
 

@@ -1,5 +1,7 @@
 // Generation around the forward pass: sampling, stop strings, chat formats, prefix
 // reuse, citations of model answers.
+#include "generate/runner.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -7,7 +9,6 @@
 #include "config/config.h"
 #include "generate/chat.h"
 #include "generate/generate.h"
-#include "generate/runner.h"
 #include "generate/sampler.h"
 #include "tests/generate/model_writer.h"
 
@@ -119,15 +120,18 @@ TEST(StopFilter, KeepsUtf8WholeAndRepairsInvalidBytes) {
 }
 
 TEST(Chat, DetectsTheFamiliesByTheirMarkers) {
-    EXPECT_EQ(detect_chat_format("{% for m in messages %}<|im_start|>{{ m.role }}"), ChatFormat::ChatML);
+    EXPECT_EQ(detect_chat_format("{% for m in messages %}<|im_start|>{{ m.role }}"),
+              ChatFormat::ChatML);
     EXPECT_EQ(detect_chat_format("<|start_header_id|>' + message['role']"), ChatFormat::Llama3);
-    EXPECT_EQ(detect_chat_format("{{ '[INST] ' + message['content'] + ' [/INST]' }}"), ChatFormat::Mistral);
+    EXPECT_EQ(detect_chat_format("{{ '[INST] ' + message['content'] + ' [/INST]' }}"),
+              ChatFormat::Mistral);
     EXPECT_EQ(detect_chat_format("<start_of_turn>user\n"), ChatFormat::Gemma);
     EXPECT_EQ(detect_chat_format(""), ChatFormat::Plain);
 }
 
 TEST(Chat, FormatsConversations) {
-    std::vector<ChatMessage> m = {{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
+    std::vector<ChatMessage> m = {
+        {"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
     EXPECT_EQ(apply_chat_template(ChatFormat::ChatML, m),
               "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n"
               "<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nU2<|im_end|>\n"
@@ -138,7 +142,8 @@ TEST(Chat, FormatsConversations) {
               "<|start_header_id|>assistant<|end_header_id|>\n\nA1<|eot_id|>"
               "<|start_header_id|>user<|end_header_id|>\n\nU2<|eot_id|>"
               "<|start_header_id|>assistant<|end_header_id|>\n\n");
-    EXPECT_EQ(apply_chat_template(ChatFormat::Mistral, m), "[INST] S\n\nU1 [/INST] A1</s>[INST] U2 [/INST]");
+    EXPECT_EQ(apply_chat_template(ChatFormat::Mistral, m),
+              "[INST] S\n\nU1 [/INST] A1</s>[INST] U2 [/INST]");
     EXPECT_EQ(apply_chat_template(ChatFormat::Gemma, m),
               "<start_of_turn>user\nS\n\nU1<end_of_turn>\n<start_of_turn>model\nA1<end_of_turn>\n"
               "<start_of_turn>user\nU2<end_of_turn>\n<start_of_turn>model\n");
@@ -172,8 +177,8 @@ std::unique_ptr<ModelRunner> small_runner(int n_ctx) {
     s.matrix_type = s.embd_type = s.output_type = gguf::Type::Q8_0;
     s.n_ctx = 512;
     std::vector<uint8_t> bytes = test::make_model(s).bytes();
-    return std::make_unique<ModelRunner>(Model::from_file(gguf::File::parse(bytes.data(), bytes.size())),
-                                         n_ctx, 1);
+    return std::make_unique<ModelRunner>(
+        Model::from_file(gguf::File::parse(bytes.data(), bytes.size())), n_ctx, 1);
 }
 
 // A second request with the same beginning reuses the cache, and gives what a cold

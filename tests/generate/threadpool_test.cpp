@@ -1,14 +1,14 @@
 // The engine's thread pool: every index is visited exactly once, across many back-to-back
 // jobs (the decode loop's pattern: hundreds of small jobs per token), with sleeping and
 // spinning workers alike.
+#include "generate/threadpool.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
-
-#include "generate/threadpool.h"
 
 namespace ragd {
 namespace {
