@@ -576,6 +576,7 @@ Usage:
                                                                      prefill/decode tok/s
   ragd serve   [--data DIR] [--host H] [--port N] [--api-key KEY] [--config FILE]
                [--threads N] [--max-body BYTES]                      REST API (see README)
+               [-m MODEL.gguf [-c CTX] [-t THREADS]]                 with a language model
 
 Search and ask also take --collection C and --document ID filters.
 Ingest also takes --chunk-tokens N (default 200) and --chunk-overlap N (default 40).

@@ -1,16 +1,25 @@
-// api/server: routes, auth, Host check, metrics, the ingestion runner and `ragd serve`.
+// api/server: routes, auth, Host check, metrics, uploads, streaming, the ingestion runner
+// and `ragd serve`.
 #include "api/server.h"
 
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,6 +33,7 @@
 
 #include "api/http.h"
 #include "api/json.h"
+#include "api/model_generator.h"
 #include "config/config.h"
 #include "generate/generate.h"
 #include "index/index.h"
@@ -40,6 +50,10 @@ namespace {
 
 constexpr int kMaxJsonDepth = 64;  // deeper request bodies are refused before parsing
 constexpr size_t kMaxFilenameBytes = 200;
+constexpr size_t kMaxUploadFiles = 100;     // files in one multipart request
+constexpr size_t kMaxChatMessages = 10000;  // messages in one chat request
+constexpr size_t kMaxEmbedInputs = 2048;    // inputs in one embeddings request (OpenAI's)
+constexpr int kDefaultMaxTokens = 512;      // max_tokens when a request does not say
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -95,6 +109,8 @@ const char* default_code(int status) {
             return "not_implemented";
         case 503:
             return "service_unavailable";
+        case 507:
+            return "insufficient_storage";
         default:
             return status >= 500 ? "internal_error" : "bad_request";
     }
@@ -105,12 +121,15 @@ std::string dump(const json& j) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-HttpResponse error_response(int status, const std::string& message, std::string code = "") {
+json error_json(int status, const std::string& message, std::string code) {
     if (code.empty()) code = default_code(status);
+    return {{"error", {{"message", message}, {"type", error_type(status)}, {"code", code}}}};
+}
+
+HttpResponse error_response(int status, const std::string& message, std::string code = "") {
     HttpResponse r;
     r.status = status;
-    r.body =
-        dump({{"error", {{"message", message}, {"type", error_type(status)}, {"code", code}}}});
+    r.body = dump(error_json(status, message, std::move(code)));
     return r;
 }
 
@@ -134,6 +153,21 @@ int status_of(const Error& e) {
         default:
             return 500;
     }
+}
+
+// One server-sent event: "data: JSON\n\n". dump() never emits a newline, so the event is
+// a single data line.
+std::string sse(const json& j) {
+    return "data: " + dump(j) + "\n\n";
+}
+const char* const kSseDone = "data: [DONE]\n\n";
+
+HttpResponse sse_response(BodyProducer producer) {
+    HttpResponse r;
+    r.content_type = "text/event-stream; charset=utf-8";
+    r.headers.push_back({"X-Accel-Buffering", "no"});  // proxies: do not buffer the stream
+    r.stream = std::move(producer);
+    return r;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -184,39 +218,52 @@ json parse_object(const HttpRequest& req) {
     return j;
 }
 
+ApiError type_error(const std::string& key, const char* what) {
+    return ApiError{400, "'" + key + "' must be " + what, "invalid_type"};
+}
+
 std::optional<std::string> opt_string(const json& o, const char* key) {
     auto it = o.find(key);
     if (it == o.end() || it->is_null()) return std::nullopt;
-    if (!it->is_string())
-        throw ApiError{400, std::string("'") + key + "' must be a string", "invalid_type"};
+    if (!it->is_string()) throw type_error(key, "a string");
     return it->get<std::string>();
 }
 
 int64_t opt_int(const json& o, const char* key, int64_t def, int64_t lo, int64_t hi) {
     auto it = o.find(key);
     if (it == o.end() || it->is_null()) return def;
-    if (!it->is_number_integer())
-        throw ApiError{400, std::string("'") + key + "' must be an integer", "invalid_type"};
+    if (!it->is_number_integer()) throw type_error(key, "an integer");
+    auto range = [&](const std::string& got) {
+        return ApiError{400,
+                        std::string("'") + key + "' must be from " + std::to_string(lo) + " to " +
+                            std::to_string(hi) + got,
+                        "out_of_range"};
+    };
     // Unsigned values above INT64_MAX are out of range too.
     if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-        throw ApiError{400,
-                       std::string("'") + key + "' must be from " + std::to_string(lo) + " to " +
-                           std::to_string(hi),
-                       "out_of_range"};
+        throw range("");
     int64_t v = it->get<int64_t>();
-    if (v < lo || v > hi)
-        throw ApiError{400,
-                       std::string("'") + key + "' must be from " + std::to_string(lo) + " to " +
-                           std::to_string(hi) + ", got " + std::to_string(v),
-                       "out_of_range"};
+    if (v < lo || v > hi) throw range(", got " + std::to_string(v));
+    return v;
+}
+
+double opt_number(const json& o, const char* key, double def, double lo, double hi) {
+    auto it = o.find(key);
+    if (it == o.end() || it->is_null()) return def;
+    if (!it->is_number()) throw type_error(key, "a number");
+    double v = it->get<double>();
+    if (!std::isfinite(v) || v < lo || v > hi) {
+        std::ostringstream m;
+        m << "'" << key << "' must be from " << lo << " to " << hi;
+        throw ApiError{400, m.str(), "out_of_range"};
+    }
     return v;
 }
 
 bool opt_bool(const json& o, const char* key, bool def) {
     auto it = o.find(key);
     if (it == o.end() || it->is_null()) return def;
-    if (!it->is_boolean())
-        throw ApiError{400, std::string("'") + key + "' must be true or false", "invalid_type"};
+    if (!it->is_boolean()) throw type_error(key, "true or false");
     return it->get<bool>();
 }
 
@@ -240,8 +287,9 @@ bool valid_utf8(const std::string& s) {
     return repair_utf8(copy) == 0;
 }
 
-// Upload names: the last path component, no control characters, no leading dot, at most
-// kMaxFilenameBytes (the extension kept), valid UTF-8. Throws ApiError 400 otherwise.
+// Upload names: the last path component (so "../../etc/passwd" is "passwd"), no control
+// characters, no leading dot, at most kMaxFilenameBytes (the extension kept), valid
+// UTF-8. Throws ApiError 400 otherwise.
 std::string sanitize_filename(const std::string& raw) {
     if (!valid_utf8(raw)) throw ApiError{400, "filename is not valid UTF-8", "invalid_filename"};
     std::string name = raw;
@@ -280,6 +328,84 @@ bool is_under(const std::string& path, const std::string& root) {
                             path[root.size()] == '/');
 }
 
+bool is_multipart(const HttpRequest& req) {
+    std::string ct = req.header("content-type");
+    std::transform(ct.begin(), ct.end(), ct.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return ct.rfind("multipart/", 0) == 0;
+}
+
+// The body of an upload request, in memory or in the transport's spool file (mapped, so a
+// large upload is never copied into the heap).
+class UploadBody {
+  public:
+    explicit UploadBody(const HttpRequest& req) {
+        if (req.body_file.empty()) {
+            view_ = req.body;
+            return;
+        }
+        path_ = req.body_file;
+        int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) throw Error(Error::Code::IO, "cannot read the uploaded body");
+        struct stat st {};
+        if (fstat(fd, &st) == 0 && st.st_size > 0) {
+            void* p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p != MAP_FAILED) {
+                map_ = p;
+                size_ = static_cast<size_t>(st.st_size);
+                view_ = std::string_view(static_cast<const char*>(p), size_);
+            }
+        }
+        ::close(fd);
+        if (st.st_size > 0 && !map_) throw Error(Error::Code::IO, "cannot map the uploaded body");
+    }
+    ~UploadBody() {
+        if (map_) munmap(map_, size_);
+    }
+    UploadBody(const UploadBody&) = delete;
+    UploadBody& operator=(const UploadBody&) = delete;
+
+    std::string_view view() const { return view_; }
+    const std::string& spool_path() const { return path_; }  // "" when in memory
+
+  private:
+    std::string path_;
+    void* map_ = nullptr;
+    size_t size_ = 0;
+    std::string_view view_;
+};
+
+std::string sha256_of(std::string_view bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr) != 1)
+        throw Error(Error::Code::Internal, "SHA-256 failed");
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) {
+        out += kHex[digest[i] >> 4];
+        out += kHex[digest[i] & 15];
+    }
+    return out;
+}
+
+std::string base64(const unsigned char* p, size_t n) {
+    static const char* kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((n + 2) / 3 * 4);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = uint32_t(p[i]) << 16;
+        if (i + 1 < n) v |= uint32_t(p[i + 1]) << 8;
+        if (i + 2 < n) v |= p[i + 2];
+        out += kAlphabet[(v >> 18) & 63];
+        out += kAlphabet[(v >> 12) & 63];
+        out += i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
+        out += i + 2 < n ? kAlphabet[v & 63] : '=';
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Metrics (Prometheus text format)
 // ---------------------------------------------------------------------------------------
@@ -299,15 +425,19 @@ class Metrics {
         h.sum += seconds;
     }
 
-    std::string render(const StoreCounts& c) {
+    void add_tokens(int64_t n) { tokens_.fetch_add(n > 0 ? n : 0); }
+
+    std::string render(const StoreCounts& c, const HttpServer::Stats& t, bool model_loaded) {
         std::ostringstream o;
         std::lock_guard lock(mu_);
-        o << "# HELP ragd_http_requests_total HTTP requests by route and status.\n"
+        o << "# HELP ragd_http_requests_total HTTP requests by route and status (route "
+             "\"transport\": answered by the transport itself, e.g. 408, 413, 503).\n"
              "# TYPE ragd_http_requests_total counter\n";
         for (auto& [key, n] : requests_)
             o << "ragd_http_requests_total{route=\"" << key.first << "\",status=\"" << key.second
               << "\"} " << n << "\n";
-        o << "# HELP ragd_http_request_duration_seconds Time to answer a request, by route.\n"
+        o << "# HELP ragd_http_request_duration_seconds Time to answer a request, by route "
+             "(streams: to their end).\n"
              "# TYPE ragd_http_request_duration_seconds histogram\n";
         for (auto& [route, h] : latency_) {
             for (size_t i = 0; i < kBuckets.size(); ++i)
@@ -320,7 +450,16 @@ class Metrics {
             o << "ragd_http_request_duration_seconds_count{route=\"" << route << "\"} " << h.count
               << "\n";
         }
-        o << "# HELP ragd_documents Documents in the store.\n# TYPE ragd_documents gauge\n"
+        o << "# HELP ragd_http_connections Open HTTP connections.\n"
+          << "# TYPE ragd_http_connections gauge\n"
+          << "ragd_http_connections " << t.connections << "\n"
+          << "# HELP ragd_http_requests_running Requests on a handler thread.\n"
+          << "# TYPE ragd_http_requests_running gauge\n"
+          << "ragd_http_requests_running " << t.running << "\n"
+          << "# HELP ragd_http_requests_queued Requests waiting for a handler thread.\n"
+          << "# TYPE ragd_http_requests_queued gauge\n"
+          << "ragd_http_requests_queued " << t.queued << "\n"
+          << "# HELP ragd_documents Documents in the store.\n# TYPE ragd_documents gauge\n"
           << "ragd_documents " << c.documents << "\n"
           << "# HELP ragd_chunks Chunks in the store.\n# TYPE ragd_chunks gauge\n"
           << "ragd_chunks " << c.chunks << "\n"
@@ -329,7 +468,13 @@ class Metrics {
           << "ragd_ingest_queue_depth " << c.jobs_pending + c.jobs_running << "\n"
           << "# HELP ragd_ingest_jobs_failed Ingestion jobs that failed.\n"
           << "# TYPE ragd_ingest_jobs_failed gauge\n"
-          << "ragd_ingest_jobs_failed " << c.jobs_failed << "\n";
+          << "ragd_ingest_jobs_failed " << c.jobs_failed << "\n"
+          << "# HELP ragd_model_loaded 1 when a generation model is loaded.\n"
+          << "# TYPE ragd_model_loaded gauge\n"
+          << "ragd_model_loaded " << (model_loaded ? 1 : 0) << "\n"
+          << "# HELP ragd_tokens_generated_total Tokens generated by the model.\n"
+          << "# TYPE ragd_tokens_generated_total counter\n"
+          << "ragd_tokens_generated_total " << tokens_.load() << "\n";
         return o.str();
     }
 
@@ -339,13 +484,32 @@ class Metrics {
         uint64_t count = 0;
         double sum = 0;
     };
-    std::mutex mu_;  // guards everything below
+    std::mutex mu_;  // guards requests_ and latency_
     std::map<std::pair<std::string, int>, uint64_t> requests_;
     std::map<std::string, Histogram> latency_;
+    std::atomic<int64_t> tokens_{0};
+};
+
+// Records a streamed request when its producer is destroyed: after the stream ended, or
+// when the transport dropped it because the client was gone before it began.
+struct RecordWhenDone {
+    RecordWhenDone(Metrics* m, std::string r, int s, std::chrono::steady_clock::time_point t)
+        : metrics(m), route(std::move(r)), status(s), t0(t) {}
+    RecordWhenDone(const RecordWhenDone&) = delete;
+    RecordWhenDone& operator=(const RecordWhenDone&) = delete;
+    Metrics* metrics;
+    std::string route;
+    int status;
+    std::chrono::steady_clock::time_point t0;
+    ~RecordWhenDone() {
+        metrics->record(
+            route, status,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
 };
 
 // ---------------------------------------------------------------------------------------
-// Store connections: one per thread at a time (store.h), reused across requests
+// SQLite connections for request threads: one Store per concurrent request, reused.
 // ---------------------------------------------------------------------------------------
 
 class StorePool {
@@ -388,23 +552,62 @@ class StorePool {
     std::vector<std::unique_ptr<Store>> free_;
 };
 
+// The extractive answer cut into pieces for streaming, one per cited sentence, so that
+// the pieces joined are exactly the text the non-streamed answer returns. The answer text
+// is (generate.h) the squeezed quotes, each followed by " [n]", joined by spaces; if that
+// ever changes, the whole text goes as one piece rather than a wrong split.
+std::vector<std::string> answer_pieces(const Answer& a) {
+    auto squeeze = [](const std::string& s) {
+        std::string out;
+        bool space = false;
+        for (char c : s) {
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+                space = true;
+                continue;
+            }
+            if (space && !out.empty()) out += ' ';
+            space = false;
+            out += c;
+        }
+        return out;
+    };
+    std::vector<std::string> pieces;
+    std::string joined;
+    for (const Citation& c : a.citations) {
+        std::string p = pieces.empty() ? "" : " ";
+        p += squeeze(c.quote);
+        p += " [" + std::to_string(c.number) + "]";
+        joined += p;
+        pieces.push_back(std::move(p));
+    }
+    if (pieces.empty() || joined != a.text) return {a.text};
+    return pieces;
+}
+
+std::string new_id(const char* prefix) {
+    static std::atomic<uint64_t> seq{0};
+    static const uint64_t start = static_cast<uint64_t>(std::time(nullptr));
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s-%llx%06llx", prefix, static_cast<unsigned long long>(start),
+                  static_cast<unsigned long long>(seq.fetch_add(1)));
+    return buf;
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------
-// The service: routes and ingestion
+// The API: routes and ingestion
 // ---------------------------------------------------------------------------------------
 
-class Service {
-  public:
-    Service(ServerConfig sc, Config cfg, std::vector<std::string> roots)
-        : sc_(std::move(sc)),
-          cfg_(std::move(cfg)),
-          roots_(std::move(roots)),
-          stores_(cfg_.data_dir) {}
-    ~Service() { stop_ingest(); }
-    Service(const Service&) = delete;
-    Service& operator=(const Service&) = delete;
-
-    // Crash recovery, then the indexes. REQUIRES: the data directory lock is held.
-    void open() {
+struct Api::Impl {
+    Impl(ServerConfig sc, std::vector<std::string> roots)
+        : sc_(std::move(sc)), roots_(std::move(roots)), stores_(sc_.data_dir) {
+        cfg_.data_dir = sc_.data_dir;
+        cfg_.workers = sc_.workers;
+        // An upload the server accepts must not then fail ingestion for its size.
+        cfg_.max_file_bytes =
+            std::max(cfg_.max_file_bytes, static_cast<int64_t>(sc_.max_upload_bytes));
+        // Crash recovery, then the indexes.
         auto store = stores_.take();
         store->requeue_running_jobs();
         indexes_ = std::make_unique<Indexes>(
@@ -413,8 +616,7 @@ class Service {
         std::lock_guard lock(jobs_mu_);
         for (const JobRow& j : store->jobs("pending")) unindexed_.insert(j.id);
     }
-
-    void set_port(int port) { port_ = port; }
+    ~Impl() { stop_ingest(); }
 
     HttpResponse handle(const HttpRequest& req) {
         auto t0 = std::chrono::steady_clock::now();
@@ -433,12 +635,35 @@ class Service {
         } catch (const std::exception& e) {
             resp = error_response(500, std::string("internal error: ") + e.what());
         }
-        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        metrics_.record(route, resp.status, secs);
+        if (resp.stream) {
+            // Latency of a stream is to its end: recorded when the producer is done.
+            auto rec = std::make_shared<RecordWhenDone>(&metrics_, route, resp.status, t0);
+            resp.stream = [inner = std::move(resp.stream), rec](BodyWriter& w) { inner(w); };
+        } else {
+            double secs =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            metrics_.record(route, resp.status, secs);
+        }
         return resp;
     }
 
-    void record_transport_error(int status) { metrics_.record("transport", status, 0); }
+    RequestPolicy policy(const HttpRequest& head) const {
+        RequestPolicy p;
+        p.max_body_bytes = sc_.max_body_bytes;
+        if (head.method == "GET" && head.path == "/health") p.run_inline = true;
+        // Uploads go to disk as they arrive, under their own (larger) limit; everything
+        // else is JSON, small, in memory.
+        if (head.method == "POST" && head.path == "/v1/documents" &&
+            (head.query.count("filename") || is_multipart(head))) {
+            p.max_body_bytes = sc_.max_upload_bytes;
+            p.spool_body = true;
+        }
+        return p;
+    }
+
+    std::string spool_dir() const {
+        return (fs::path(sc_.data_dir) / "uploads" / ".incoming").string();
+    }
 
     // ---- ingestion runner ----
     void start_ingest() {
@@ -449,7 +674,6 @@ class Service {
         wake_ = true;
         wake_cv_.notify_one();
     }
-    // Workers finish the job they hold; queued jobs stay in SQLite for the next start.
     void stop_ingest() {
         {
             std::lock_guard lock(wake_mu_);
@@ -459,8 +683,7 @@ class Service {
         if (ingest_thread_.joinable()) ingest_thread_.join();
     }
 
-  private:
-    using Handler = HttpResponse (Service::*)(const HttpRequest&, const std::string& id);
+    using Handler = HttpResponse (Impl::*)(const HttpRequest&, const std::string& id);
     struct Route {
         const char* method;
         const char* pattern;  // "{id}" matches one path segment
@@ -479,20 +702,20 @@ class Service {
 
     HttpResponse dispatch(const HttpRequest& req, std::string* route_label) {
         static const Route kRoutes[] = {
-            {"GET", "/health", &Service::health},
-            {"GET", "/metrics", &Service::metrics},
-            {"POST", "/v1/search", &Service::search_route},
-            {"POST", "/v1/ask", &Service::ask_route},
-            {"POST", "/v1/documents", &Service::add_document},
-            {"GET", "/v1/documents", &Service::list_documents},
-            {"GET", "/v1/documents/{id}", &Service::get_document},
-            {"DELETE", "/v1/documents/{id}", &Service::delete_document},
-            {"GET", "/v1/jobs/{id}", &Service::get_job},
-            {"POST", "/v1/chat/completions", &Service::no_model},
-            {"POST", "/v1/completions", &Service::no_model},
-            {"POST", "/v1/embeddings", &Service::no_model},
-            {"POST", "/v1/extract", &Service::no_model},
-            {"GET", "/v1/models", &Service::models},
+            {"GET", "/health", &Impl::health},
+            {"GET", "/metrics", &Impl::metrics},
+            {"POST", "/v1/search", &Impl::search_route},
+            {"POST", "/v1/ask", &Impl::ask_route},
+            {"POST", "/v1/documents", &Impl::add_document},
+            {"GET", "/v1/documents", &Impl::list_documents},
+            {"GET", "/v1/documents/{id}", &Impl::get_document},
+            {"DELETE", "/v1/documents/{id}", &Impl::delete_document},
+            {"GET", "/v1/jobs/{id}", &Impl::get_job},
+            {"POST", "/v1/chat/completions", &Impl::chat_completions},
+            {"POST", "/v1/completions", &Impl::completions},
+            {"POST", "/v1/embeddings", &Impl::embeddings},
+            {"POST", "/v1/extract", &Impl::extract},
+            {"GET", "/v1/models", &Impl::models},
         };
         // DNS-rebinding defence: a page on evil.example resolving to 127.0.0.1 sends
         // Host: evil.example, which a loopback-bound server refuses.
@@ -555,10 +778,10 @@ class Service {
         std::transform(name.begin(), name.end(), name.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         if (name != "127.0.0.1" && name != "localhost" && name != "[::1]") return false;
-        return port.empty() || port == std::to_string(port_);
+        return port.empty() || port == std::to_string(port_.load());
     }
 
-    // ---- routes ----
+    // ---- routes: health, metrics, search, ask ----
 
     HttpResponse health(const HttpRequest&, const std::string&) {
         return json_response(200, {{"status", "ok"}});
@@ -566,9 +789,14 @@ class Service {
 
     HttpResponse metrics(const HttpRequest&, const std::string&) {
         StoreCounts c = stores_.take()->counts();
+        HttpServer::Stats t;
+        {
+            std::lock_guard lock(transport_mu_);
+            if (transport_stats_) t = transport_stats_();
+        }
         HttpResponse r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        r.body = metrics_.render(c);
+        r.body = metrics_.render(c, t, sc_.generator != nullptr);
         return r;
     }
 
@@ -595,36 +823,86 @@ class Service {
         return json_response(200, arr);
     }
 
+    // Retrieval happens before anything is sent, so a bad request or a failing search is
+    // a proper error status even with stream: true. Without a model the extractive answer
+    // is computed too and only its sending is streamed; with one, generation runs in the
+    // producer and its pieces go out as they come.
     HttpResponse ask_route(const HttpRequest& req, const std::string&) {
         json body = parse_object(req);
         SearchRequest sr = search_request(body, "question");
-        if (opt_bool(body, "stream", false))
-            throw ApiError{501,
-                           "streaming answers (server-sent events) are not supported yet; "
-                           "send stream: false",
-                           "stream_not_supported"};
-        auto store = stores_.take();
-        std::vector<Hit> hits = search(*indexes_, *store, sr, cfg_);
-        std::vector<Passage> passages = assemble_context(hits, cfg_.context_tokens);
+        GenerationParams params = generation_params(body);  // validated with or without model
+        bool stream = opt_bool(body, "stream", false);
+        std::vector<Passage> passages;
+        {
+            auto store = stores_.take();
+            std::vector<Hit> hits = search(*indexes_, *store, sr, cfg_);
+            passages = assemble_context(hits, cfg_.context_tokens);
+        }
+        if (sc_.generator) return generated_answer(sr.query, std::move(passages), params, stream);
         Answer answer = extractive_answer(sr.query, passages);
-        json cites = json::array();
-        for (const Citation& c : answer.citations) cites.push_back(citation_json(c));
-        return json_response(
-            200, {{"answer", answer.text}, {"citations", cites}, {"mode", "extractive"}});
+        json cites = citations_json(answer);
+        if (!stream)
+            return json_response(
+                200, {{"answer", answer.text}, {"citations", cites}, {"mode", "extractive"}});
+        return sse_response(
+            [pieces = answer_pieces(answer), cites = std::move(cites)](BodyWriter& w) {
+                for (const std::string& p : pieces)
+                    if (!w.write(sse({{"delta", p}}))) return;
+                if (!w.write(sse({{"citations", cites}, {"mode", "extractive"}}))) return;
+                w.write(kSseDone);
+            });
     }
 
+    static json citations_json(const Answer& a) {
+        json cites = json::array();
+        for (const Citation& c : a.citations) cites.push_back(citation_json(c));
+        return cites;
+    }
+
+    // /v1/ask with a model: the same shapes with mode "generated"; streamed, one delta per
+    // generated piece.
+    HttpResponse generated_answer(const std::string& question, std::vector<Passage> passages,
+                                  const GenerationParams& params, bool stream) {
+        Generator& gen = *sc_.generator;
+        if (!stream) {
+            Generation stats;
+            Answer a = gen.answer(question, passages, params, nullptr, &stats);
+            metrics_.add_tokens(stats.completion_tokens);
+            return json_response(
+                200, {{"answer", a.text}, {"citations", citations_json(a)}, {"mode", "generated"}});
+        }
+        return sse_response(
+            [this, &gen, question, passages = std::move(passages), params](BodyWriter& w) {
+                try {
+                    Generation stats;
+                    Answer a = gen.answer(
+                        question, passages, params,
+                        [&](std::string_view piece) {
+                            return w.write(sse({{"delta", std::string(piece)}}));
+                        },
+                        &stats);
+                    metrics_.add_tokens(stats.completion_tokens);
+                    if (w.cancelled()) return;
+                    if (!w.write(sse({{"citations", citations_json(a)}, {"mode", "generated"}})))
+                        return;
+                    w.write(kSseDone);
+                } catch (const Error& e) {
+                    w.write(sse(error_json(status_of(e), e.what(), "")));
+                }
+            });
+    }
+
+    // ---- routes: documents and jobs ----
+
     HttpResponse add_document(const HttpRequest& req, const std::string&) {
-        if (req.query.count("filename")) return upload(req);
-        std::string ctype = req.header("content-type");
-        if (ctype.rfind("multipart/", 0) == 0)
-            throw ApiError{415,
-                           "multipart uploads are not supported yet; send the file as the "
-                           "raw body with ?filename=NAME",
-                           "unsupported_media_type"};
+        if (req.query.count("filename")) return upload_raw(req);
+        if (is_multipart(req)) return upload_multipart(req);
         json body = parse_object(req);
         std::optional<std::string> path = opt_string(body, "path");
         if (!path || path->empty())
-            throw ApiError{400, "send {\"path\": ...} or the raw file with ?filename=NAME",
+            throw ApiError{400,
+                           "send {\"path\": ...}, the raw file with ?filename=NAME, or a "
+                           "multipart/form-data upload",
                            "invalid_type"};
         std::string collection = opt_string(body, "collection").value_or("");
         if (roots_.empty())
@@ -648,23 +926,87 @@ class Service {
         if (!allowed)
             throw ApiError{403, *path + " is outside the allowed roots", "path_not_allowed"};
         if (!fs::is_regular_file(real, ec))
-            throw ApiError{400,
-                           *path +
-                               " is not a regular file (folders are not supported "
-                               "yet)",
+            throw ApiError{400, *path + " is not a regular file (folders are not supported yet)",
                            "not_a_file"};
-        return enqueue(real.string(), collection, std::nullopt);
+        return json_response(202, enqueue(real.string(), collection, std::nullopt));
     }
 
-    HttpResponse upload(const HttpRequest& req) {
-        std::string name = sanitize_filename(req.query.at("filename"));
-        std::string collection = req.query.count("collection") ? req.query.at("collection") : "";
-        if (!valid_utf8(collection))
+    static std::string checked_collection(const std::string& c) {
+        if (!valid_utf8(c))
             throw ApiError{400, "collection is not valid UTF-8", "invalid_collection"};
-        if (req.body.empty()) throw ApiError{400, "the uploaded file is empty", "empty_file"};
-        std::string hash = sha256_hex(req.body);
-        // DATA_DIR/uploads/<sha256>/<name>: the name stays readable in citations, and the
-        // same bytes under the same name land on the same path.
+        return c;
+    }
+
+    HttpResponse upload_raw(const HttpRequest& req) {
+        std::string name = sanitize_filename(req.query.at("filename"));
+        std::string collection =
+            checked_collection(req.query.count("collection") ? req.query.at("collection") : "");
+        UploadBody body(req);
+        if (body.view().empty()) throw ApiError{400, "the uploaded file is empty", "empty_file"};
+        // The spool file is exactly the upload: moved into place, never copied.
+        return json_response(202,
+                             store_and_enqueue(name, collection, body.view(), body.spool_path()));
+    }
+
+    HttpResponse upload_multipart(const HttpRequest& req) {
+        std::string boundary = multipart_boundary(req.header("content-type"));
+        if (boundary.empty())
+            throw ApiError{400,
+                           "multipart uploads need Content-Type: multipart/form-data with a "
+                           "boundary parameter",
+                           "invalid_multipart"};
+        UploadBody body(req);
+        std::vector<MultipartPart> parts;
+        try {
+            parts = parse_multipart(body.view(), boundary);
+        } catch (const Error& e) {
+            throw ApiError{400, e.what(), "invalid_multipart"};
+        }
+        std::string collection =
+            checked_collection(req.query.count("collection") ? req.query.at("collection") : "");
+        struct File {
+            std::string name;
+            std::string_view data;
+        };
+        std::vector<File> files;
+        // Everything is checked before anything is stored: one bad file refuses the lot.
+        for (const MultipartPart& p : parts) {
+            if (!p.is_file) {
+                if (p.name == "collection") collection = checked_collection(std::string(p.data));
+                continue;  // other form fields are ignored
+            }
+            std::string name = sanitize_filename(p.filename);
+            if (p.data.empty())
+                throw ApiError{400, "the uploaded file '" + name + "' is empty", "empty_file"};
+            files.push_back({name, p.data});
+        }
+        if (files.empty())
+            throw ApiError{400, "the multipart body holds no file (a part with a filename)",
+                           "no_file"};
+        if (files.size() > kMaxUploadFiles)
+            throw ApiError{
+                400, "at most " + std::to_string(kMaxUploadFiles) + " files per upload request",
+                "too_many_files"};
+        json out = json::object();
+        json list = json::array();
+        for (const File& f : files) {
+            json one = store_and_enqueue(f.name, collection, f.data, "");
+            one["filename"] = f.name;
+            if (list.empty())
+                for (const char* k : {"document_id", "job_id", "path"}) out[k] = one[k];
+            list.push_back(std::move(one));
+        }
+        out["files"] = std::move(list);
+        return json_response(202, out);
+    }
+
+    // Stores DATA as DATA_DIR/uploads/<sha256>/<name> (the name stays readable in
+    // citations, and the same bytes under the same name land on the same path), by
+    // renaming SPOOL when it holds exactly DATA, else by writing a temporary file and
+    // renaming it. Then queues the ingestion job.
+    json store_and_enqueue(const std::string& name, const std::string& collection,
+                           std::string_view data, const std::string& spool) {
+        std::string hash = sha256_of(data);
         fs::path dir = fs::path(cfg_.data_dir) / "uploads" / hash;
         fs::path file = dir / name;
         std::error_code ec;
@@ -672,26 +1014,33 @@ class Service {
             fs::create_directories(dir, ec);
             if (ec)
                 throw Error(Error::Code::IO, "cannot create " + dir.string() + ": " + ec.message());
-            fs::path tmp = dir / ("." + name + ".part");
-            {
-                std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-                out.write(req.body.data(), static_cast<std::streamsize>(req.body.size()));
-                out.close();
-                if (!out) {
-                    fs::remove(tmp, ec);
-                    throw Error(Error::Code::IO, "cannot write the upload to " + dir.string());
-                }
+            bool moved = false;
+            if (!spool.empty()) {
+                fs::rename(spool, file, ec);
+                moved = !ec;
             }
-            fs::rename(tmp, file, ec);
-            if (ec) throw Error(Error::Code::IO, "cannot store the upload: " + ec.message());
+            if (!moved) {
+                fs::path tmp = dir / ("." + name + ".part");
+                {
+                    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+                    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+                    out.close();
+                    if (!out) {
+                        fs::remove(tmp, ec);
+                        throw Error(Error::Code::IO, "cannot write the upload to " + dir.string());
+                    }
+                }
+                fs::rename(tmp, file, ec);
+                if (ec) throw Error(Error::Code::IO, "cannot store the upload: " + ec.message());
+            }
         }
         std::optional<int64_t> existing;
         if (auto d = stores_.take()->document_by_hash(hash)) existing = d->id;
         return enqueue(fs::absolute(file).string(), collection, existing);
     }
 
-    HttpResponse enqueue(const std::string& path, const std::string& collection,
-                         std::optional<int64_t> existing) {
+    json enqueue(const std::string& path, const std::string& collection,
+                 std::optional<int64_t> existing) {
         auto store = stores_.take();
         int64_t job_id;
         {
@@ -701,9 +1050,9 @@ class Service {
             unindexed_.insert(job_id);
         }
         notify_ingest();
-        return json_response(202, {{"document_id", existing ? json(*existing) : json(nullptr)},
-                                   {"job_id", job_id},
-                                   {"path", path}});
+        return {{"document_id", existing ? json(*existing) : json(nullptr)},
+                {"job_id", job_id},
+                {"path", path}};
     }
 
     HttpResponse list_documents(const HttpRequest&, const std::string&) {
@@ -719,6 +1068,8 @@ class Service {
         return json_response(200, document_json(*d));
     }
 
+    // The 200 is sent after the indexes are synced: a search that starts after it never
+    // sees the document (and one that overlaps drops chunks missing from SQLite).
     HttpResponse delete_document(const HttpRequest&, const std::string& id_str) {
         int64_t id = parse_id(id_str, "document");
         auto store = stores_.take();
@@ -754,15 +1105,311 @@ class Service {
         return json_response(200, out);
     }
 
-    HttpResponse no_model(const HttpRequest&, const std::string&) {
-        throw ApiError{503,
-                       "no model loaded: generation, embeddings and extraction need a "
-                       "GGUF model, which this version of ragd serve cannot load yet",
-                       "model_not_loaded"};
+    // ---- routes: the model (OpenAI shapes) ----
+    //
+    // Each validates its request completely first (400 for a bad one, model or not), then
+    // answers 503 model_not_loaded while sc_.generator is null.
+
+    Generator& model() {
+        if (!sc_.generator)
+            throw ApiError{503,
+                           "no model loaded: generation and embeddings need a GGUF model "
+                           "(ragd serve -m MODEL.gguf), which this version cannot load yet",
+                           "model_not_loaded"};
+        return *sc_.generator;
+    }
+
+    std::string model_name() const {
+        return sc_.generator ? sc_.generator->model_id() : std::string("none");
+    }
+
+    GenerationParams generation_params(const json& b) {
+        GenerationParams p;
+        p.max_tokens = static_cast<int>(opt_int(b, "max_tokens",
+                                                std::min(kDefaultMaxTokens, sc_.max_tokens_limit),
+                                                1, sc_.max_tokens_limit));
+        // The newer name of the same limit (chat) wins when both are sent.
+        p.max_tokens = static_cast<int>(
+            opt_int(b, "max_completion_tokens", p.max_tokens, 1, sc_.max_tokens_limit));
+        p.temperature = opt_number(b, "temperature", p.temperature, 0, 2);
+        p.top_p = opt_number(b, "top_p", p.top_p, 0, 1);
+        p.top_k = static_cast<int>(opt_int(b, "top_k", p.top_k, 0, 100000));
+        p.min_p = opt_number(b, "min_p", p.min_p, 0, 1);
+        p.repeat_penalty = opt_number(b, "repeat_penalty", p.repeat_penalty, 0, 10);
+        p.presence_penalty = opt_number(b, "presence_penalty", 0, -2, 2);
+        p.frequency_penalty = opt_number(b, "frequency_penalty", 0, -2, 2);
+        if (b.contains("seed") && !b.at("seed").is_null()) {
+            const json& seed = b.at("seed");
+            if (!seed.is_number_integer()) throw type_error("seed", "an integer");
+            p.seed = seed.is_number_unsigned() ? seed.get<uint64_t>()
+                                               : static_cast<uint64_t>(seed.get<int64_t>());
+        }
+        opt_int(b, "n", 1, 1, 1);  // one choice per request
+        if (auto it = b.find("stop"); it != b.end() && !it->is_null()) {
+            if (it->is_string()) {
+                p.stop.push_back(it->get<std::string>());
+            } else if (it->is_array() && it->size() <= 4) {
+                for (const json& s : *it) {
+                    if (!s.is_string()) throw type_error("stop", "a string or up to 4 strings");
+                    p.stop.push_back(s.get<std::string>());
+                }
+            } else {
+                throw type_error("stop", "a string or up to 4 strings");
+            }
+            for (const std::string& s : p.stop)
+                if (s.empty())
+                    throw ApiError{400, "'stop' strings must not be empty", "invalid_type"};
+        }
+        if (auto it = b.find("response_format"); it != b.end() && !it->is_null()) {
+            if (!it->is_object()) throw type_error("response_format", "an object");
+            std::string type = opt_string(*it, "type").value_or("");
+            if (type != "text" && type != "json_object" && type != "json_schema")
+                throw ApiError{400,
+                               "'response_format.type' must be \"text\", \"json_object\" or "
+                               "\"json_schema\"",
+                               "invalid_type"};
+            p.response_format = type;
+            if (type == "json_schema") {
+                auto js = it->find("json_schema");
+                if (js == it->end() || !js->is_object() || !js->contains("schema") ||
+                    !(*js)["schema"].is_object())
+                    throw ApiError{400,
+                                   "'response_format.json_schema.schema' must be a JSON "
+                                   "Schema object",
+                                   "invalid_type"};
+                p.json_schema = dump((*js)["schema"]);
+            }
+        }
+        return p;
+    }
+
+    static std::string message_text(const json& content) {
+        if (content.is_null()) return "";  // an assistant turn that only called tools
+        if (content.is_string()) return content.get<std::string>();
+        if (!content.is_array())
+            throw type_error("messages[].content", "a string or an array of text parts");
+        std::string text;
+        for (const json& part : content) {
+            if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+                !part["text"].is_string())
+                throw ApiError{400,
+                               "only text content parts ({\"type\": \"text\", ...}) are supported",
+                               "unsupported_content"};
+            if (!text.empty()) text += "\n";
+            text += part["text"].get<std::string>();
+        }
+        return text;
+    }
+
+    // A streamed OpenAI response: chunks from make_chunk(piece), then a last chunk with
+    // the finish reason, then [DONE]. An error after the header is an error event.
+    template <class Generate, class Chunk>
+    HttpResponse openai_stream(Generate generate, Chunk make_chunk) {
+        return sse_response([this, generate, make_chunk](BodyWriter& w) {
+            try {
+                if (!w.write(sse(make_chunk("", nullptr, true)))) return;
+                Generation g = generate([&](std::string_view piece) {
+                    return w.write(sse(make_chunk(std::string(piece), nullptr, false)));
+                });
+                metrics_.add_tokens(g.completion_tokens);
+                if (w.cancelled()) return;
+                if (!w.write(sse(make_chunk("", g.finish_reason, false)))) return;
+                w.write(kSseDone);
+            } catch (const Error& e) {
+                w.write(sse(error_json(status_of(e), e.what(), "")));
+            }
+        });
+    }
+
+    HttpResponse chat_completions(const HttpRequest& req, const std::string&) {
+        json b = parse_object(req);
+        opt_string(b, "model");  // any model name is accepted: the loaded one answers
+        auto it = b.find("messages");
+        if (it == b.end() || !it->is_array() || it->empty())
+            throw type_error("messages", "a non-empty array of {role, content}");
+        if (it->size() > kMaxChatMessages) throw ApiError{400, "too many messages", "out_of_range"};
+        std::vector<ChatMessage> messages;
+        for (const json& m : *it) {
+            if (!m.is_object()) throw type_error("messages[]", "an object {role, content}");
+            std::string role = opt_string(m, "role").value_or("");
+            if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+                role != "developer")
+                throw ApiError{400,
+                               "'messages[].role' must be system, developer, user, assistant "
+                               "or tool",
+                               "invalid_type"};
+            if (!m.contains("content")) throw type_error("messages[].content", "present");
+            messages.push_back({role == "developer" ? "system" : role, message_text(m["content"])});
+        }
+        GenerationParams params = generation_params(b);
+        bool stream = opt_bool(b, "stream", false);
+        Generator& gen = model();
+        std::string id = new_id("chatcmpl");
+        int64_t created = static_cast<int64_t>(std::time(nullptr));
+        std::string name = gen.model_id();
+        if (!stream) {
+            Generation g = gen.chat(messages, params, nullptr);
+            metrics_.add_tokens(g.completion_tokens);
+            return json_response(
+                200, {{"id", id},
+                      {"object", "chat.completion"},
+                      {"created", created},
+                      {"model", name},
+                      {"choices",
+                       json::array({json{{"index", 0},
+                                         {"message", {{"role", "assistant"}, {"content", g.text}}},
+                                         {"finish_reason", g.finish_reason}}})},
+                      {"usage", usage(g)}});
+        }
+        return openai_stream(
+            [&gen, messages, params](const TokenSink& sink) {
+                return gen.chat(messages, params, sink);
+            },
+            [id, created, name](const std::string& piece, json finish, bool first) {
+                json delta = json::object();
+                if (first)
+                    delta = {{"role", "assistant"}, {"content", ""}};
+                else if (!piece.empty())
+                    delta = {{"content", piece}};
+                return json{
+                    {"id", id},
+                    {"object", "chat.completion.chunk"},
+                    {"created", created},
+                    {"model", name},
+                    {"choices", json::array({json{
+                                    {"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
+            });
+    }
+
+    HttpResponse completions(const HttpRequest& req, const std::string&) {
+        json b = parse_object(req);
+        opt_string(b, "model");
+        auto it = b.find("prompt");
+        std::string prompt;
+        if (it != b.end() && it->is_string())
+            prompt = it->get<std::string>();
+        else if (it != b.end() && it->is_array() && it->size() == 1 && (*it)[0].is_string())
+            prompt = (*it)[0].get<std::string>();
+        else
+            throw type_error("prompt", "a string (one prompt per request)");
+        GenerationParams params = generation_params(b);
+        bool stream = opt_bool(b, "stream", false);
+        Generator& gen = model();
+        std::string id = new_id("cmpl");
+        int64_t created = static_cast<int64_t>(std::time(nullptr));
+        std::string name = gen.model_id();
+        auto choice = [](const std::string& text, json finish) {
+            return json{
+                {"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finish}};
+        };
+        if (!stream) {
+            Generation g = gen.complete(prompt, params, nullptr);
+            metrics_.add_tokens(g.completion_tokens);
+            return json_response(200, {{"id", id},
+                                       {"object", "text_completion"},
+                                       {"created", created},
+                                       {"model", name},
+                                       {"choices", json::array({choice(g.text, g.finish_reason)})},
+                                       {"usage", usage(g)}});
+        }
+        return openai_stream(
+            [&gen, prompt, params](const TokenSink& sink) {
+                return gen.complete(prompt, params, sink);
+            },
+            [id, created, name, choice](const std::string& piece, json finish, bool) {
+                return json{{"id", id},
+                            {"object", "text_completion"},
+                            {"created", created},
+                            {"model", name},
+                            {"choices", json::array({choice(piece, finish)})}};
+            });
+    }
+
+    static json usage(const Generation& g) {
+        return {{"prompt_tokens", g.prompt_tokens},
+                {"completion_tokens", g.completion_tokens},
+                {"total_tokens", g.prompt_tokens + g.completion_tokens}};
+    }
+
+    HttpResponse embeddings(const HttpRequest& req, const std::string&) {
+        json b = parse_object(req);
+        opt_string(b, "model");
+        std::vector<std::string> inputs;
+        auto it = b.find("input");
+        if (it != b.end() && it->is_string()) {
+            inputs.push_back(it->get<std::string>());
+        } else if (it != b.end() && it->is_array() && !it->empty()) {
+            for (const json& s : *it) {
+                if (!s.is_string())
+                    throw type_error("input",
+                                     "a string or an array of strings (token ids are "
+                                     "not supported)");
+                inputs.push_back(s.get<std::string>());
+            }
+        } else {
+            throw type_error("input", "a string or a non-empty array of strings");
+        }
+        if (inputs.size() > kMaxEmbedInputs)
+            throw ApiError{400,
+                           "at most " + std::to_string(kMaxEmbedInputs) + " inputs per request",
+                           "out_of_range"};
+        for (const std::string& s : inputs)
+            if (s.empty()) throw ApiError{400, "'input' strings must not be empty", "invalid_type"};
+        std::string format = opt_string(b, "encoding_format").value_or("float");
+        if (format != "float" && format != "base64")
+            throw ApiError{400, "'encoding_format' must be \"float\" or \"base64\"",
+                           "invalid_type"};
+        if (b.contains("dimensions") && !b["dimensions"].is_null())
+            throw ApiError{400, "'dimensions' is not supported: the model's own size is used",
+                           "unsupported_parameter"};
+        Generator& gen = model();
+        int prompt_tokens = 0;
+        std::vector<std::vector<float>> vecs;
+        try {
+            vecs = gen.embed(inputs, &prompt_tokens);
+        } catch (const Error& e) {
+            if (e.code() == Error::Code::Unsupported)
+                throw ApiError{400, e.what(), "model_cannot_embed"};
+            throw;
+        }
+        json data = json::array();
+        for (size_t i = 0; i < vecs.size(); ++i) {
+            json emb;
+            if (format == "base64")  // little-endian float32, as OpenAI sends it
+                emb = base64(reinterpret_cast<const unsigned char*>(vecs[i].data()),
+                             vecs[i].size() * sizeof(float));
+            else
+                emb = vecs[i];
+            data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(emb)}});
+        }
+        return json_response(
+            200, {{"object", "list"},
+                  {"data", std::move(data)},
+                  {"model", gen.model_id()},
+                  {"usage", {{"prompt_tokens", prompt_tokens}, {"total_tokens", prompt_tokens}}}});
+    }
+
+    HttpResponse extract(const HttpRequest& req, const std::string&) {
+        json b = parse_object(req);
+        bool has_doc = b.contains("document_id") && !b["document_id"].is_null();
+        if (has_doc) opt_int(b, "document_id", 0, 1, INT64_MAX);
+        std::optional<std::string> text = opt_string(b, "text");
+        if (has_doc == text.has_value())
+            throw ApiError{400, "send exactly one of 'document_id' and 'text'", "invalid_type"};
+        if (!b.contains("schema") || !b["schema"].is_object())
+            throw type_error("schema", "a JSON Schema object");
+        model();  // structured extraction is generation under a schema
+        throw ApiError{501, "extraction is not implemented yet", "not_implemented"};
     }
 
     HttpResponse models(const HttpRequest&, const std::string&) {
-        return json_response(200, {{"object", "list"}, {"data", json::array()}});
+        json data = json::array();
+        if (sc_.generator)
+            data.push_back({{"id", sc_.generator->model_id()},
+                            {"object", "model"},
+                            {"created", 0},
+                            {"owned_by", "ragd"}});
+        return json_response(200, {{"object", "list"}, {"data", data}});
     }
 
     // ---- ingestion ----
@@ -812,11 +1459,14 @@ class Service {
     ServerConfig sc_;
     Config cfg_;
     std::vector<std::string> roots_;  // canonical allowed roots
-    int port_ = 0;
+    std::atomic<int> port_{0};
     StorePool stores_;
     std::unique_ptr<Indexes> indexes_;  // searched concurrently; one sync at a time
     std::mutex sync_mu_;                // serializes Indexes::sync
     Metrics metrics_;
+
+    std::mutex transport_mu_;  // guards transport_stats_
+    std::function<HttpServer::Stats()> transport_stats_;
 
     std::mutex jobs_mu_;                     // guards unindexed_
     std::unordered_set<int64_t> unindexed_;  // jobs queued here whose result is not yet searchable
@@ -828,9 +1478,43 @@ class Service {
     std::atomic<bool> stop_{false};
 };
 
+Api::Api(ServerConfig sc, std::vector<std::string> roots)
+    : impl_(std::make_unique<Impl>(std::move(sc), std::move(roots))) {}
+Api::~Api() = default;
+
+HttpResponse Api::handle(const HttpRequest& req) {
+    return impl_->handle(req);
+}
+RequestPolicy Api::policy(const HttpRequest& head) const {
+    return impl_->policy(head);
+}
+HttpResponse Api::error(int status, const std::string& message) {
+    return error_response(status, message);
+}
+void Api::attach(int port, std::function<HttpServer::Stats()> stats) {
+    impl_->port_.store(port);
+    std::lock_guard lock(impl_->transport_mu_);
+    impl_->transport_stats_ = std::move(stats);
+}
+void Api::record_transport_error(int status) {
+    impl_->metrics_.record("transport", status, 0);
+}
+std::string Api::spool_dir() const {
+    return impl_->spool_dir();
+}
+void Api::start_ingest() {
+    impl_->start_ingest();
+    impl_->notify_ingest();  // jobs left queued by an earlier run
+}
+void Api::stop_ingest() {
+    impl_->stop_ingest();
+}
+
 // ---------------------------------------------------------------------------------------
 // Configuration and the command
 // ---------------------------------------------------------------------------------------
+
+namespace {
 
 int64_t int_value(const json& v, const std::string& key, int64_t lo, int64_t hi) {
     if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(hi)) ||
@@ -885,18 +1569,30 @@ void load_server_config_file(const std::string& file, ServerConfig* cfg) {
             for (const json& r : v) cfg->allowed_roots.push_back(string_value(r, key));
         } else if (key == "threads")
             cfg->threads = int(int_value(v, key, 1, 256));
+        else if (key == "handler_threads")
+            cfg->handler_threads = int(int_value(v, key, 1, 1024));
+        else if (key == "max_queued_requests")
+            cfg->max_queued_requests = int(int_value(v, key, 0, 1000000));
         else if (key == "max_body_bytes")
             cfg->max_body_bytes = uint64_t(int_value(v, key, 1, kMaxBodyLimit));
+        else if (key == "max_upload_bytes")
+            cfg->max_upload_bytes = uint64_t(int_value(v, key, 1, kMaxBodyLimit));
         else if (key == "max_header_bytes")
             cfg->max_header_bytes = uint32_t(int_value(v, key, 1024, 1 << 24));
         else if (key == "read_timeout_s")
             cfg->read_timeout_s = int(int_value(v, key, 1, 3600));
+        else if (key == "write_timeout_s")
+            cfg->write_timeout_s = int(int_value(v, key, 1, 3600));
         else if (key == "max_connections")
             cfg->max_connections = int(int_value(v, key, 1, 1000000));
         else if (key == "max_k")
             cfg->max_k = int(int_value(v, key, 1, 1000));
+        else if (key == "max_tokens_limit")
+            cfg->max_tokens_limit = int(int_value(v, key, 1, 1 << 20));
         else if (key == "workers")
             cfg->workers = int(int_value(v, key, 1, 256));
+        else if (key == "shutdown_grace_s")
+            cfg->shutdown_grace_s = int(int_value(v, key, 0, 3600));
         else if (key == "host_check") {
             if (!v.is_boolean())
                 throw Error(Error::Code::InvalidArgument,
@@ -913,7 +1609,8 @@ int run_serve(int argc, char** argv) {
     std::map<std::string, std::string> flags;
     static const char* const kValueFlags[] = {"--data",   "--host",       "--port",     "--api-key",
                                               "--config", "--threads",    "--max-body", "-m",
-                                              "--model",  "--embed-model"};
+                                              "--model",  "--embed-model", "-c",
+                                              "-t"};
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i], value;
         size_t eq = a.find('=');
@@ -932,10 +1629,10 @@ int run_serve(int argc, char** argv) {
         }
         flags[a == "--model" ? "-m" : a] = value;
     }
-    if (flags.count("-m") || flags.count("--embed-model"))
+    if (flags.count("--embed-model"))
         throw Error(Error::Code::Unsupported,
-                    "loading GGUF models (-m, --embed-model) is not available yet; without them "
-                    "ragd serve answers extractively");
+                    "embedding models (--embed-model) are not available yet; ragd serve uses "
+                    "its built-in embedder");
     ServerConfig sc;
     if (flags.count("--config")) load_server_config_file(flags["--config"], &sc);
     if (const char* e = std::getenv("RAGD_DATA"); e && *e) sc.data_dir = e;
@@ -964,10 +1661,6 @@ int run_serve(int argc, char** argv) {
         roots.push_back(c.string());
     }
 
-    Config cfg;
-    cfg.data_dir = sc.data_dir;
-    cfg.workers = sc.workers;
-
     // SIGINT/SIGTERM are blocked in every thread (threads inherit the mask) and taken by
     // sigwait below, so no handler runs in the middle of a request.
     sigset_t sigs;
@@ -977,39 +1670,52 @@ int run_serve(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    auto lock = DataDirLock::try_acquire(cfg.data_dir);
+    auto lock = DataDirLock::try_acquire(sc.data_dir);
     if (!lock)
-        throw Error(Error::Code::Busy, "data directory " + cfg.data_dir +
+        throw Error(Error::Code::Busy, "data directory " + sc.data_dir +
                                            " is in use by another ragd process (ingest or serve)");
-    Service service(sc, cfg, roots);
-    service.open();
+    // The model loads after the lock is ours, so a busy data directory fails fast.
+    if (flags.count("-m")) {
+        int n_ctx = flags.count("-c") ? int(parse_int("-c", flags["-c"], 0, 1 << 24)) : 0;
+        int n_threads = flags.count("-t") ? int(parse_int("-t", flags["-t"], 0, 1024)) : 0;
+        sc.generator = load_model_generator(flags["-m"], n_ctx, n_threads);
+        std::fprintf(stderr, "ragd: model %s loaded\n", sc.generator->model_id().c_str());
+    }
+    Api api(sc, roots);
 
     HttpOptions ho;
     ho.host = sc.host;
     ho.port = sc.port;
     ho.threads = sc.threads;
+    ho.handler_threads = sc.handler_threads;
+    ho.max_queued_requests = sc.max_queued_requests;
     ho.max_connections = sc.max_connections;
     ho.max_header_bytes = sc.max_header_bytes;
     ho.max_body_bytes = sc.max_body_bytes;
     ho.read_timeout_s = sc.read_timeout_s;
-    ho.on_transport_error = [&service](int status) { service.record_transport_error(status); };
+    ho.write_timeout_s = sc.write_timeout_s;
+    ho.shutdown_grace_s = sc.shutdown_grace_s;
+    ho.policy = [&api](const HttpRequest& head) { return api.policy(head); };
+    ho.spool_dir = api.spool_dir();
+    ho.on_transport_error = [&api](int status) { api.record_transport_error(status); };
     HttpServer http(
-        ho, [&service](const HttpRequest& r) { return service.handle(r); },
-        [](int status, const std::string& message) { return error_response(status, message); });
+        ho, [&api](const HttpRequest& r) { return api.handle(r); }, &Api::error);
+    // Attached before start so that a fixed port passes the Host check from the first
+    // request; again after, for the real port when it was 0.
+    api.attach(sc.port, [&http] { return http.stats(); });
     http.start();
-    service.set_port(http.port());
+    api.attach(http.port(), [&http] { return http.stats(); });
     std::string shown = sc.host.find(':') != std::string::npos ? "[" + sc.host + "]" : sc.host;
     std::fprintf(stderr, "ragd: listening on http://%s:%d\n", shown.c_str(), http.port());
     std::fflush(stderr);
-    service.start_ingest();
-    service.notify_ingest();  // jobs left queued by an earlier run
+    api.start_ingest();
 
     int sig = 0;
     sigwait(&sigs, &sig);
     std::fprintf(stderr, "ragd: %s received, shutting down\n",
                  sig == SIGINT ? "SIGINT" : "SIGTERM");
     http.stop();
-    service.stop_ingest();
+    api.stop_ingest();
     std::fprintf(stderr, "ragd: stopped\n");
     return 0;
 }

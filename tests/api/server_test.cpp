@@ -1,23 +1,20 @@
 // Integration tests of `ragd serve`: the real binary on a loopback port, spoken to over
 // plain POSIX sockets, so every byte on the wire is the test's choice (limits, slow
 // clients, malformed requests).
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "tests/api/server_client.h"
 #include "tests/testutil.h"
 
 namespace ragd {
@@ -25,211 +22,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using namespace test;
 using test::TempDir;
 using test::write_file;
-using Clock = std::chrono::steady_clock;
 
-const std::string kKey = "test-key-0123456789";
-
-// ---- a running `ragd serve` ----
-
-class Server {
-  public:
-    // Starts `ragd serve --data DATA --port 0 EXTRA...`, stderr to a file; waits for the
-    // "listening" line and takes the port from it.
-    Server(const std::string& data, const std::vector<std::string>& extra) {
-        err_path_ = data + ".stderr";
-        std::vector<std::string> args = {
-            test::ragd_binary(), "serve", "--data", data, "--port", "0"};
-        args.insert(args.end(), extra.begin(), extra.end());
-        pid_ = fork();
-        if (pid_ == 0) {
-            FILE* f = std::fopen(err_path_.c_str(), "w");
-            if (f) dup2(fileno(f), 2);
-            unsetenv("RAGD_DATA");
-            unsetenv("RAGD_API_KEY");
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
-        auto deadline = Clock::now() + std::chrono::seconds(30);
-        const std::string marker = "listening on http://127.0.0.1:";
-        while (Clock::now() < deadline) {
-            std::string err = stderr_text();
-            if (size_t p = err.find(marker);
-                p != std::string::npos && err.find('\n', p) != std::string::npos) {
-                port_ = std::stoi(err.substr(p + marker.size()));
-                return;
-            }
-            int status;
-            if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                ADD_FAILURE() << "ragd serve exited early: " << stderr_text();
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        ADD_FAILURE() << "ragd serve did not start: " << stderr_text();
-    }
-    ~Server() {
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-        }
-    }
-    Server(const Server&) = delete;
-    Server& operator=(const Server&) = delete;
-
-    int port() const { return port_; }
-    std::string stderr_text() const {
-        std::error_code ec;
-        return fs::exists(err_path_, ec) ? test::read_file(err_path_) : "";
-    }
-    // SIGTERM, then the exit code (-1 if killed by a signal or not stopped in 30 s).
-    int terminate() {
-        if (pid_ <= 0) return -1;
-        kill(pid_, SIGTERM);
-        auto deadline = Clock::now() + std::chrono::seconds(30);
-        int status = 0;
-        while (Clock::now() < deadline) {
-            if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return -1;
-    }
-
-  private:
-    std::string err_path_;
-    int pid_ = -1;
-    int port_ = 0;
-};
-
-// ---- a tiny blocking HTTP/1.1 client ----
-
-struct Resp {
-    int status = 0;                              // 0: no response (connection closed or timed out)
-    std::map<std::string, std::string> headers;  // lowercased names
-    std::string body;
-    json j() const { return json::parse(body); }
-};
-
-int connect_to(int port, int recv_timeout_s = 15) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        close(fd);
-        return -1;
-    }
-    timeval tv{recv_timeout_s, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-bool send_all(int fd, const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-        ssize_t n = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) return false;
-        off += static_cast<size_t>(n);
-    }
-    return true;
-}
-
-// Reads one response (Content-Length framed, or to EOF).
-Resp read_response(int fd) {
-    Resp r;
-    std::string buf;
-    char tmp[65536];
-    size_t header_end;
-    while ((header_end = buf.find("\r\n\r\n")) == std::string::npos) {
-        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
-        if (n <= 0) return r;
-        buf.append(tmp, static_cast<size_t>(n));
-    }
-    std::string head = buf.substr(0, header_end);
-    r.body = buf.substr(header_end + 4);
-    if (head.size() > 12) r.status = std::atoi(head.c_str() + 9);
-    size_t pos = head.find("\r\n");
-    while (pos != std::string::npos) {
-        size_t next = head.find("\r\n", pos + 2);
-        std::string line =
-            head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
-        if (size_t colon = line.find(':'); colon != std::string::npos) {
-            std::string name = line.substr(0, colon);
-            for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
-        }
-        pos = next;
-    }
-    if (r.headers.count("content-length")) {
-        size_t len = std::stoul(r.headers["content-length"]);
-        while (r.body.size() < len) {
-            ssize_t n = recv(fd, tmp, sizeof tmp, 0);
-            if (n <= 0) break;
-            r.body.append(tmp, static_cast<size_t>(n));
-        }
-    } else {
-        for (ssize_t n; (n = recv(fd, tmp, sizeof tmp, 0)) > 0;)
-            r.body.append(tmp, static_cast<size_t>(n));
-    }
-    return r;
-}
-
-// True when the server closed the connection (EOF or reset) within the socket timeout.
-bool closed_by_peer(int fd) {
-    char c;
-    ssize_t n = recv(fd, &c, 1, 0);
-    return n == 0 || (n < 0 && errno == ECONNRESET);
-}
-
-std::string request_text(int port, const std::string& method, const std::string& target,
-                         const std::string& body, const std::string& key,
-                         const std::vector<std::string>& extra = {}) {
-    std::string s =
-        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n";
-    if (!key.empty()) s += "Authorization: Bearer " + key + "\r\n";
-    for (const std::string& h : extra) s += h + "\r\n";
-    if (!body.empty() || method == "POST")
-        s += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    s += "\r\n" + body;
-    return s;
-}
-
-Resp raw(int port, const std::string& bytes) {
-    int fd = connect_to(port);
-    if (fd < 0) return {};
-    send_all(fd, bytes);
-    Resp r = read_response(fd);
-    close(fd);
-    return r;
-}
-
-Resp call(int port, const std::string& method, const std::string& target,
-          const std::string& body = "", const std::string& key = kKey,
-          const std::vector<std::string>& extra = {}) {
-    return raw(port, request_text(port, method, target, body, key, extra));
-}
-
-// The error shape of every failure: {"error": {"message", "type", "code"}}.
-void expect_error(const Resp& r, int status, const std::string& what) {
-    EXPECT_EQ(r.status, status) << what << ": " << r.body;
-    json j = json::parse(r.body, nullptr, false);
-    ASSERT_TRUE(j.is_object() && j.contains("error")) << what << ": " << r.body;
-    EXPECT_TRUE(j["error"]["message"].is_string()) << what;
-    EXPECT_TRUE(j["error"]["type"].is_string()) << what;
-    EXPECT_TRUE(j["error"]["code"].is_string()) << what;
-}
-
-// ---- the shared server: key, 1 s read timeout, 1 MiB bodies, 8 KiB headers ----
+// ---- the shared server: key, 1 s read timeout, 1 MiB bodies, 2 MiB uploads, 8 KiB headers,
+// k up to 50, max_tokens up to 64 ----
 
 class Serve : public ::testing::Test {
   protected:
@@ -242,11 +40,14 @@ class Serve : public ::testing::Test {
         json cfg = {{"api_key", kKey},
                     {"read_timeout_s", 1},
                     {"max_body_bytes", 1 << 20},
+                    {"max_upload_bytes", 2 << 20},
                     {"max_header_bytes", 8192},
                     {"allowed_roots", {*dir_ / "root"}},
-                    {"threads", 4},
+                    {"threads", 2},
+                    {"handler_threads", 4},
                     {"workers", 1},
-                    {"max_k", 100},
+                    {"max_k", 50},
+                    {"max_tokens_limit", 64},
                     {"max_connections", 64}};
         write_file(*dir_ / "ragd.json", cfg.dump());
         server_ = new Server(*dir_ / "data", {"--config", *dir_ / "ragd.json"});
@@ -261,21 +62,6 @@ class Serve : public ::testing::Test {
 };
 TempDir* Serve::dir_ = nullptr;
 Server* Serve::server_ = nullptr;
-
-// Waits until the job is done and searchable; returns its final row.
-json wait_for_job(int port, int64_t job_id) {
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    json j;
-    while (Clock::now() < deadline) {
-        Resp r = call(port, "GET", "/v1/jobs/" + std::to_string(job_id));
-        EXPECT_EQ(r.status, 200) << r.body;
-        j = r.j();
-        if (j["state"] == "failed" || j["indexed"] == true) return j;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ADD_FAILURE() << "job " << job_id << " did not finish: " << j.dump();
-    return j;
-}
 
 TEST_F(Serve, HealthIsOpenAndEveryOtherRouteNeedsTheKey) {
     Resp h = call(port(), "GET", "/health", "", "");
@@ -296,6 +82,7 @@ TEST_F(Serve, HealthIsOpenAndEveryOtherRouteNeedsTheKey) {
         {"POST", "/v1/chat/completions"},
         {"POST", "/v1/completions"},
         {"POST", "/v1/embeddings"},
+        {"POST", "/v1/extract"},
         {"GET", "/v1/models"},
         {"GET", "/no/such/route"}};
     for (const auto& [method, path] : routes) {
@@ -309,6 +96,22 @@ TEST_F(Serve, HealthIsOpenAndEveryOtherRouteNeedsTheKey) {
         EXPECT_EQ(basic.status, 401) << method << " " << path;
     }
     EXPECT_EQ(call(port(), "GET", "/v1/models").status, 200);
+
+    // The streaming and upload code paths check the key too, before anything is sent or
+    // stored.
+    expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "stream": true})", ""), 401,
+                 "SSE ask without key");
+    expect_error(call(port(), "POST", "/v1/chat/completions",
+                      R"({"messages": [{"role": "user", "content": "x"}], "stream": true})", ""),
+                 401, "streamed chat without key");
+    std::string form = multipart_body("b0undary", {{"nokey-upload.txt", "no key, no file\n"}});
+    expect_error(call(port(), "POST", "/v1/documents", form, "",
+                      {"Content-Type: multipart/form-data; boundary=b0undary"}),
+                 401, "multipart without key");
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(*dir_ / "data", ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        EXPECT_NE(it->path().filename(), "nokey-upload.txt") << it->path();
 }
 
 TEST_F(Serve, HostHeaderMustNameTheLoopbackServer) {
@@ -361,17 +164,84 @@ TEST_F(Serve, SearchValidatesItsInput) {
     EXPECT_EQ(call(port(), "GET", "/health").status, 200);
 }
 
-TEST_F(Serve, AskAnswersExtractivelyAndRefusesStreamingForNow) {
-    Resp r =
-        call(port(), "POST", "/v1/ask", R"({"question": "what does the audit cover?", "k": 3})");
-    ASSERT_EQ(r.status, 200) << r.body;
-    EXPECT_TRUE(r.j()["answer"].is_string());
-    EXPECT_TRUE(r.j()["citations"].is_array());
-    expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "stream": true})"), 501,
-                 "stream");
+// Uploads TEXT as NAME and waits until it is searchable; returns the document id.
+int64_t ingest_text(int port, const std::string& name, const std::string& text) {
+    Resp up = call(port, "POST", "/v1/documents?filename=" + name, text);
+    EXPECT_EQ(up.status, 202) << up.body;
+    if (up.status != 202) return 0;
+    json job = wait_for_job(port, up.j()["job_id"].get<int64_t>());
+    EXPECT_EQ(job["state"], "done") << job.dump();
+    return job.value("document_id", json(0)).is_number() ? job["document_id"].get<int64_t>() : 0;
+}
+
+TEST_F(Serve, AskAnswersExtractivelyAsJsonOrServerSentEvents) {
+    ingest_text(port(), "walrus.txt",
+                "The walrusfjord permit costs forty crowns per season. Anglers renew the "
+                "walrusfjord permit each spring at the harbour office.\n\nThe harbour office "
+                "closes at noon on Sundays.\n");
+    const std::string question =
+        R"("question": "How much does the walrusfjord permit cost and when is it renewed?")";
+    Resp plain = call(port(), "POST", "/v1/ask", "{" + question + ", \"k\": 3}");
+    ASSERT_EQ(plain.status, 200) << plain.body;
+    json answer = plain.j();
+    EXPECT_TRUE(answer["answer"].is_string());
+    ASSERT_GE(answer["citations"].size(), 2u) << plain.body;
+    EXPECT_EQ(answer["mode"], "extractive");
+
+    // stream: true -> text/event-stream, chunked: one event per sentence, then the
+    // citations, then [DONE]; the pieces joined are the JSON answer exactly.
+    Resp sse = call(port(), "POST", "/v1/ask", "{" + question + R"(, "k": 3, "stream": true})");
+    ASSERT_EQ(sse.status, 200) << sse.body;
+    EXPECT_EQ(sse.headers["content-type"].rfind("text/event-stream", 0), 0u);
+    EXPECT_EQ(sse.headers["transfer-encoding"], "chunked");
+    EXPECT_EQ(sse.headers["cache-control"], "no-store");
+    EXPECT_TRUE(sse.complete) << "the last chunk must end the stream";
+    EXPECT_GE(sse.chunks.size(), 4u) << "sent as it is produced, not as one buffer";
+    std::vector<std::string> events = sse_data(sse.body);
+    ASSERT_GE(events.size(), 4u) << sse.body;
+    EXPECT_EQ(events.back(), "[DONE]");
+    std::string joined;
+    for (size_t i = 0; i + 2 < events.size(); ++i) {
+        json e = json::parse(events[i]);
+        ASSERT_TRUE(e["delta"].is_string()) << events[i];
+        joined += e["delta"].get<std::string>();
+    }
+    EXPECT_EQ(joined, answer["answer"].get<std::string>());
+    EXPECT_EQ(events.size() - 2, answer["citations"].size());  // one piece per cited sentence
+    json last = json::parse(events[events.size() - 2]);
+    EXPECT_EQ(last["citations"], answer["citations"]);
+    EXPECT_EQ(last["mode"], "extractive");
+
+    // A stream leaves the connection usable (keep-alive), and HTTP/1.0 gets the same
+    // events unframed, ended by closing the connection.
+    int fd = connect_to(port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, request_text(port(), "POST", "/v1/ask",
+                                          "{" + question + R"(, "stream": true})", kKey)));
+    Resp first = read_response(fd);
+    EXPECT_TRUE(first.complete);
+    ASSERT_TRUE(send_all(fd, request_text(port(), "GET", "/health", "", "")));
+    EXPECT_EQ(read_response(fd).status, 200);
+    close(fd);
+    std::string body10 = "{" + question + R"(, "k": 3, "stream": true})";
+    Resp old = raw(port(), "POST /v1/ask HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                               kKey + "\r\nContent-Length: " + std::to_string(body10.size()) +
+                               "\r\n\r\n" + body10);
+    EXPECT_EQ(old.status, 200);
+    EXPECT_EQ(old.headers.count("transfer-encoding"), 0u);
+    EXPECT_EQ(old.body, sse.body);
+
+    // Errors before the stream starts are ordinary JSON errors with their status.
+    expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "stream": true, "k": 0})"),
+                 400, "bad k with stream");
     expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "stream": "yes"})"), 400,
                  "stream type");
     expect_error(call(port(), "POST", "/v1/ask", R"({"query": "x"})"), 400, "no question");
+    // Generation parameters are checked even while the answer is extractive.
+    expect_error(call(port(), "POST", "/v1/ask", R"({"question": "x", "max_tokens": 65})"), 400,
+                 "max_tokens over max_tokens_limit");
+    EXPECT_EQ(call(port(), "POST", "/v1/ask", R"({"question": "x", "max_tokens": 64})").status,
+              200);
 }
 
 TEST_F(Serve, UnknownIdsAndRoutes) {
@@ -389,15 +259,105 @@ TEST_F(Serve, UnknownIdsAndRoutes) {
     EXPECT_EQ(m.headers["allow"], "POST");
 }
 
-TEST_F(Serve, ModelRoutesSayNoModelIsLoaded) {
-    for (std::string path : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}) {
-        Resp r = call(port(), "POST", path, R"({"model": "x", "messages": []})");
-        expect_error(r, 503, path);
-        EXPECT_EQ(r.j()["error"]["code"], "model_not_loaded");
+TEST_F(Serve, ModelRoutesValidateThenSayNoModelIsLoaded) {
+    const std::string msgs = R"("messages": [{"role": "user", "content": "hi"}])";
+    // Valid requests: 503 model_not_loaded (streamed ones too: nothing is streamed).
+    const std::vector<std::pair<std::string, std::string>> valid = {
+        {"/v1/chat/completions", "{" + msgs + "}"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "model": "any", "max_tokens": 64,
+            "temperature": 0, "top_p": 1, "stop": ["\n"], "seed": 7, "stream": true,
+            "response_format": {"type": "json_object"}})"},
+        {"/v1/chat/completions",
+         R"({"messages": [{"role": "system", "content": "be brief"},
+             {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+             "max_completion_tokens": 1, "response_format": {"type": "json_schema",
+             "json_schema": {"name": "x", "schema": {"type": "object"}}}})"},
+        {"/v1/completions", R"({"prompt": "Once upon", "max_tokens": 1, "stream": true})"},
+        {"/v1/completions", R"({"prompt": ["Once upon"]})"},
+        {"/v1/embeddings", R"({"input": "hello"})"},
+        {"/v1/embeddings", R"({"input": ["a", "b"], "encoding_format": "base64"})"},
+        {"/v1/extract", R"({"text": "Alice pays Bob.", "schema": {"type": "object"}})"},
+    };
+    for (const auto& [path, body] : valid) {
+        Resp r = call(port(), "POST", path, body);
+        expect_error(r, 503, path + " " + body);
+        EXPECT_EQ(r.j()["error"]["code"], "model_not_loaded") << path;
+        EXPECT_EQ(r.headers["content-type"], "application/json") << path;
     }
+    // Bad requests: 400 first, model or not.
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"/v1/chat/completions", "{"},
+        {"/v1/chat/completions", "[]"},
+        {"/v1/chat/completions", "{}"},
+        {"/v1/chat/completions", R"({"messages": []})"},
+        {"/v1/chat/completions", R"({"messages": "hi"})"},
+        {"/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})"},
+        {"/v1/chat/completions", R"({"messages": [{"role": "user"}]})"},
+        {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": 5}]})"},
+        {"/v1/chat/completions",
+         R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "max_tokens": 65})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "max_tokens": 0})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "max_tokens": -1})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "max_tokens": "8"})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "max_tokens": 1.5})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "max_tokens": 1e300})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "max_tokens": 18446744073709551615})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "max_completion_tokens": 65})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "temperature": 3})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "temperature": "hot"})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "top_p": 1.5})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "n": 2})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "stop": ["a", "b", "c", "d", "e"]})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "stop": 5})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "seed": "x"})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "stream": 1})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "response_format": {"type": "yaml"}})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "response_format": {"type": "json_schema"}})"},
+        {"/v1/chat/completions", "{" + msgs + R"(, "model": 5})"},
+        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"\xFF\"}]}"},
+        {"/v1/chat/completions", std::string(5000, '[')},
+        {"/v1/completions", "{}"},
+        {"/v1/completions", R"({"prompt": 5})"},
+        {"/v1/completions", R"({"prompt": ["a", "b"]})"},
+        {"/v1/completions", R"({"prompt": [[1, 2, 3]]})"},
+        {"/v1/completions", R"({"prompt": "x", "max_tokens": 65})"},
+        {"/v1/completions", R"({"prompt": "x", "max_tokens": 0})"},
+        {"/v1/embeddings", "{}"},
+        {"/v1/embeddings", R"({"input": ""})"},
+        {"/v1/embeddings", R"({"input": []})"},
+        {"/v1/embeddings", R"({"input": [1, 2]})"},
+        {"/v1/embeddings", R"({"input": "x", "encoding_format": "hex"})"},
+        {"/v1/embeddings", R"({"input": "x", "dimensions": 8})"},
+        {"/v1/extract", R"({"schema": {}})"},
+        {"/v1/extract", R"({"text": "x", "document_id": 1, "schema": {}})"},
+        {"/v1/extract", R"({"text": "x", "schema": "object"})"},
+        {"/v1/extract", R"({"document_id": -1, "schema": {}})"},
+    };
+    for (const auto& [path, body] : bad)
+        expect_error(call(port(), "POST", path, body), 400, path + " " + body);
+    Resp over = call(port(), "POST", "/v1/completions", R"({"prompt": "x", "max_tokens": 65})");
+    EXPECT_NE(over.j()["error"]["message"].get<std::string>().find("64"), std::string::npos)
+        << "names the configured bound: " << over.body;
+
     Resp models = call(port(), "GET", "/v1/models");
     ASSERT_EQ(models.status, 200);
     EXPECT_EQ(models.j(), json::parse(R"({"object":"list","data":[]})"));
+}
+
+TEST_F(Serve, KIsBoundedByMaxK) {
+    for (const char* route : {"/v1/search", "/v1/ask"}) {
+        std::string key = std::string(route) == "/v1/search" ? "query" : "question";
+        auto body = [&](const std::string& k) {
+            return "{\"" + key + "\": \"pelican ledger\", \"k\": " + k + "}";
+        };
+        EXPECT_EQ(call(port(), "POST", route, body("50")).status, 200) << route;
+        EXPECT_EQ(call(port(), "POST", route, body("1")).status, 200) << route;
+        for (const char* k : {"51", "0", "-3", "1e3", "\"5\"", "true", "[5]"})
+            expect_error(call(port(), "POST", route, body(k)), 400, std::string(route) + " k=" + k);
+        Resp r = call(port(), "POST", route, body("51"));
+        EXPECT_NE(r.body.find("50"), std::string::npos) << "names max_k: " << r.body;
+    }
 }
 
 TEST_F(Serve, PathIngestionIsLimitedToAllowedRoots) {
@@ -416,9 +376,6 @@ TEST_F(Serve, PathIngestionIsLimitedToAllowedRoots) {
     expect_error(post_path(*dir_ / "root"), 400, "a folder");
     expect_error(call(port(), "POST", "/v1/documents", R"({"path": 5})"), 400, "path type");
     expect_error(call(port(), "POST", "/v1/documents", R"({})"), 400, "no path");
-    Resp multipart = call(port(), "POST", "/v1/documents", "--x--", kKey,
-                          {"Content-Type: multipart/form-data; boundary=x"});
-    expect_error(multipart, 415, "multipart not yet");
 }
 
 TEST_F(Serve, UploadPollSearchDeleteRoundTrip) {
@@ -466,7 +423,7 @@ TEST_F(Serve, UploadPollSearchDeleteRoundTrip) {
     for (const char* mode : {"keyword", "vector", "hybrid"}) {
         Resp after =
             call(port(), "POST", "/v1/search",
-                 json({{"query", "zanzibarquokka renewals"}, {"k", 100}, {"mode", mode}}).dump());
+                 json({{"query", "zanzibarquokka renewals"}, {"k", 50}, {"mode", mode}}).dump());
         ASSERT_EQ(after.status, 200);
         for (const json& h : after.j()) EXPECT_NE(h["document_id"], doc_id) << mode;
     }
@@ -478,19 +435,203 @@ TEST_F(Serve, UploadPollSearchDeleteRoundTrip) {
     expect_error(call(port(), "POST", "/v1/documents?filename=empty.txt", ""), 400, "empty file");
 }
 
+// "name{labels} value" lines of a Prometheus text body, keyed by "name{labels}".
+std::map<std::string, double> parse_metrics(const std::string& text) {
+    std::map<std::string, double> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        size_t sp = line.rfind(' ');
+        out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+    }
+    return out;
+}
+
 TEST_F(Serve, MetricsArePrometheusText) {
+    ingest_text(port(), "metrics.txt", "The heronmarsh survey counted nine herons.\n");
     call(port(), "GET", "/health");
     call(port(), "POST", "/v1/search", "{");
+    Resp sse =
+        call(port(), "POST", "/v1/ask", R"({"question": "heronmarsh herons", "stream": true})");
+    ASSERT_EQ(sse.status, 200);
+    // 413 from the transport itself (the body is never read).
+    raw(port(), "POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + kKey +
+                    "\r\nContent-Length: 99999999\r\n\r\n");
     Resp m = call(port(), "GET", "/metrics");
     ASSERT_EQ(m.status, 200);
     EXPECT_NE(m.headers["content-type"].find("text/plain"), std::string::npos);
-    for (const char* s :
-         {"ragd_http_requests_total{route=\"/health\",status=\"200\"}",
-          "ragd_http_requests_total{route=\"/v1/search\",status=\"400\"}",
-          "ragd_http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"}",
-          "ragd_http_request_duration_seconds_count", "\nragd_documents ", "\nragd_chunks ",
-          "\nragd_ingest_queue_depth "})
-        EXPECT_NE(m.body.find(s), std::string::npos) << s << "\n" << m.body;
+    std::map<std::string, double> v = parse_metrics(m.body);
+    auto at_least = [&](const std::string& key, double min) {
+        ASSERT_TRUE(v.count(key)) << key << "\n" << m.body;
+        EXPECT_GE(v[key], min) << key;
+    };
+    auto exactly = [&](const std::string& key, double want) {
+        ASSERT_TRUE(v.count(key)) << key << "\n" << m.body;
+        EXPECT_EQ(v[key], want) << key;
+    };
+    at_least(R"(ragd_http_requests_total{route="/health",status="200"})", 1);
+    at_least(R"(ragd_http_requests_total{route="/v1/search",status="400"})", 1);
+    at_least(R"(ragd_http_requests_total{route="/v1/ask",status="200"})", 1);  // the stream
+    at_least(R"(ragd_http_requests_total{route="/v1/documents",status="202"})", 1);
+    at_least(R"(ragd_http_requests_total{route="transport",status="413"})", 1);
+    at_least("ragd_documents", 1);
+    at_least("ragd_chunks", 1);
+    exactly("ragd_ingest_queue_depth", 0);
+    exactly("ragd_ingest_jobs_failed", 0);
+    exactly("ragd_tokens_generated_total", 0);
+    exactly("ragd_model_loaded", 0);
+    at_least("ragd_http_connections", 1);       // this request's own
+    at_least("ragd_http_requests_running", 1);  // this request
+    exactly("ragd_http_requests_queued", 0);
+    // Histograms: cumulative buckets ending at +Inf == count.
+    for (const char* route : {"/health", "/v1/ask", "/v1/search"}) {
+        std::string label = std::string("{route=\"") + route + "\"";
+        double prev = 0;
+        for (const char* le : {"0.001", "0.01", "0.1", "1", "10", "+Inf"}) {
+            std::string key =
+                "ragd_http_request_duration_seconds_bucket" + label + ",le=\"" + le + "\"}";
+            ASSERT_TRUE(v.count(key)) << key;
+            EXPECT_GE(v[key], prev) << key;
+            prev = v[key];
+        }
+        EXPECT_EQ(prev, v["ragd_http_request_duration_seconds_count" + label + "}"]) << route;
+    }
+}
+
+TEST_F(Serve, MultipartUploadsOneOrSeveralFiles) {
+    // One file; quoted boundary; a path in the filename keeps only its base name.
+    std::string one =
+        multipart_body("----ragd boundary 1",
+                       {{"../../etc/mp-kestrelfen.txt", "The kestrelfen levy is due in May.\n"}});
+    Resp up = call(port(), "POST", "/v1/documents?collection=birds", one, kKey,
+                   {"Content-Type: multipart/form-data; boundary=\"----ragd boundary 1\""});
+    ASSERT_EQ(up.status, 202) << up.body;
+    json r = up.j();
+    EXPECT_EQ(fs::path(r["path"].get<std::string>()).filename(), "mp-kestrelfen.txt");
+    EXPECT_NE(r["path"].get<std::string>().find("/uploads/"), std::string::npos);
+    ASSERT_EQ(r["files"].size(), 1u);
+    EXPECT_EQ(r["files"][0]["filename"], "mp-kestrelfen.txt");
+    json job = wait_for_job(port(), r["job_id"].get<int64_t>());
+    ASSERT_EQ(job["state"], "done") << job.dump();
+    Resp hits = call(port(), "POST", "/v1/search", R"({"query": "kestrelfen", "mode": "keyword"})");
+    ASSERT_EQ(hits.j().size(), 1u) << hits.body;
+    EXPECT_EQ(hits.j()[0]["document"], "mp-kestrelfen.txt");
+    EXPECT_EQ(hits.j()[0]["collection"], "birds");
+
+    // Several files; unquoted boundary; a preamble; the collection as a form field; an
+    // RFC 5987 filename*; Content-Type parameters in another order.
+    std::string body =
+        "preamble to ignore\r\n" +
+        multipart_body("XyZ",
+                       {{"mp-ospreyholm.md", "# Osprey\n\nThe ospreyholm toll is two crowns.\n"},
+                        {"C:\\Users\\me\\mp-grebewick.txt", "The grebewick ferry runs hourly.\n"}},
+                       {{"collection", "coast"}});
+    body.insert(body.find("--XyZ--"),
+                "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.txt\"; "
+                "filename*=UTF-8''mp-na%C3%AFve-teal.txt\r\n\r\nThe tealbrook naive tariff.\r\n");
+    up = call(port(), "POST", "/v1/documents", body, kKey,
+              {"Content-Type: multipart/form-data; charset=utf-8; boundary=XyZ"});
+    ASSERT_EQ(up.status, 202) << up.body;
+    r = up.j();
+    ASSERT_EQ(r["files"].size(), 3u) << up.body;
+    std::vector<std::string> names;
+    for (const json& f : r["files"]) {
+        names.push_back(f["filename"]);
+        EXPECT_EQ(wait_for_job(port(), f["job_id"].get<int64_t>())["state"], "done");
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"mp-ospreyholm.md", "mp-grebewick.txt",
+                                               "mp-na\xC3\xAFve-teal.txt"}));
+    for (const char* term : {"ospreyholm", "grebewick", "tealbrook"}) {
+        Resp h =
+            call(port(), "POST", "/v1/search", json({{"query", term}, {"mode", "keyword"}}).dump());
+        ASSERT_EQ(h.j().size(), 1u) << term;
+        EXPECT_EQ(h.j()[0]["collection"], "coast") << term;
+    }
+}
+
+TEST_F(Serve, MultipartMistakesAre400AndStoreNothing) {
+    const std::string ct = "Content-Type: multipart/form-data; boundary=B";
+    auto post = [&](const std::string& body, const std::string& content_type) {
+        return call(port(), "POST", "/v1/documents", body, kKey, {content_type});
+    };
+    std::string good = multipart_body("B", {{"mp-never-a.txt", "never stored\n"}});
+    const std::vector<std::tuple<std::string, std::string, std::string>> bad = {
+        {good, "Content-Type: multipart/form-data", "no boundary parameter"},
+        {good, "Content-Type: multipart/form-data; boundary=", "empty boundary"},
+        {good, "Content-Type: multipart/form-data; boundary=\"B", "unterminated quoted boundary"},
+        {good, "Content-Type: multipart/form-data; boundary=" + std::string(71, 'b'),
+         "boundary over 70"},
+        {good.substr(0, good.size() - 9), ct, "truncated: no closing boundary"},
+        {good.substr(0, 60), ct, "truncated in the part header"},
+        {"", ct, "empty body"},
+        {"hello", ct, "no boundary in the body"},
+        {"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n", ct,
+         "header never ends"},
+        {"--Bjunk\r\n\r\nx\r\n--B--\r\n", ct, "junk after the boundary"},
+        {"--B\r\nno colon here\r\n\r\nx\r\n--B--\r\n", ct, "header line without a colon"},
+        {"--B--\r\n", ct, "no parts"},
+        {multipart_body("B", {}, {{"collection", "x"}}), ct, "no file part"},
+        {multipart_body("B", {{"mp-never-b.txt", ""}}), ct, "empty file"},
+        {multipart_body("B", {{"mp-never-c.txt", "some text\n"}, {"mp-never-d.txt", ""}}), ct,
+         "second file empty"},
+        {multipart_body("B", {{"..", "x\n"}}), ct, "filename .."},
+        {multipart_body("B", {{"", "x\n"}}), ct, "empty filename"},
+        {multipart_body("B", {{"a\xFF.txt", "x\n"}}), ct, "filename not UTF-8"},
+        {multipart_body("B", {{"mp-never-e.txt", "x\n"}}, {{"collection", "\xFF"}}), ct,
+         "collection not UTF-8"},
+    };
+    for (const auto& [body, content_type, what] : bad) {
+        Resp r = post(body, content_type);
+        expect_error(r, 400, what);
+    }
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(*dir_ / "data", ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        EXPECT_EQ(it->path().filename().string().find("mp-never"), std::string::npos) << it->path();
+    // Nothing left behind in the spool folder either.
+    for (const auto& e : fs::directory_iterator(*dir_ / "data/uploads/.incoming", ec))
+        ADD_FAILURE() << "left in the spool: " << e.path();
+}
+
+TEST_F(Serve, UploadsHaveTheirOwnSizeLimit) {
+    // 1.5 MiB: over max_body_bytes (1 MiB) for JSON, under max_upload_bytes (2 MiB).
+    std::string big(3 << 19, 'a');
+    for (size_t i = 0; i < big.size(); i += 64) big[i] = '\n';
+    expect_error(call(port(), "POST", "/v1/search", big), 413, "1.5 MiB JSON");
+    Resp ok = call(port(), "POST", "/v1/documents?filename=big-ok.txt", big);
+    EXPECT_EQ(ok.status, 202) << ok.body;
+    std::string form = multipart_body("B", {{"big-ok-2.txt", big}});
+    ok = call(port(), "POST", "/v1/documents", form, kKey,
+              {"Content-Type: multipart/form-data; boundary=B"});
+    EXPECT_EQ(ok.status, 202) << ok.body;
+    // Over 2 MiB: 413 from the header, raw or multipart, before the body is read.
+    std::string huge(2 << 20 | 1, 'a');
+    expect_error(call(port(), "POST", "/v1/documents?filename=huge.txt", huge), 413, "raw upload");
+    for (std::string target : {"/v1/documents?filename=huge.txt", "/v1/documents"}) {
+        int fd = connect_to(port(), 5);
+        ASSERT_GE(fd, 0);
+        ASSERT_TRUE(send_all(fd, "POST " + target +
+                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     "Authorization: Bearer " +
+                                     kKey +
+                                     "\r\n"
+                                     "Content-Type: multipart/form-data; boundary=B\r\n"
+                                     "Content-Length: 1073741824\r\n\r\n--B\r\n"));
+        expect_error(read_response(fd), 413, "1 GiB announced to " + target);
+        close(fd);
+    }
+    // Chunked uploads are cut off once they pass the limit.
+    int fd = connect_to(port(), 5);
+    ASSERT_GE(fd, 0);
+    send_all(fd,
+             "POST /v1/documents?filename=chunked.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Authorization: Bearer " +
+                 kKey + "\r\nTransfer-Encoding: chunked\r\n\r\n");
+    std::string chunk(256 << 10, 'c');
+    for (int i = 0; i < 12; ++i)
+        if (!send_all(fd, "40000\r\n" + chunk + "\r\n")) break;
+    expect_error(read_response(fd), 413, "chunked upload over the limit");
+    close(fd);
 }
 
 TEST_F(Serve, KeepAliveServesSeveralRequestsOnOneConnection) {
@@ -640,6 +781,17 @@ TEST(ServeProcess, ConnectionsBeyondTheCapGet503ThenServiceRecovers) {
     EXPECT_EQ(server.terminate(), 0);
 }
 
+TEST(ServeProcess, TheExampleConfigurationIsValid) {
+    TempDir dir;
+    // Every key of config/ragd.example.json is known and in range (its allowed root may
+    // not exist here: a warning, not an error).
+    Server server(dir / "data", {"--config", test::source_dir() + "/config/ragd.example.json"});
+    ASSERT_GT(server.port(), 0) << server.stderr_text();
+    EXPECT_EQ(call(server.port(), "GET", "/health", "", "").status, 200);
+    EXPECT_EQ(call(server.port(), "GET", "/v1/models", "", "change-me").status, 200);
+    EXPECT_EQ(server.terminate(), 0);
+}
+
 TEST(ServeProcess, BadConfigurationIsRefusedWithTheReason) {
     TempDir dir;
     write_file(dir / "unknown.json", R"({"port": 0, "max_bodee": 5})");
@@ -647,6 +799,15 @@ TEST(ServeProcess, BadConfigurationIsRefusedWithTheReason) {
         test::run_ragd({"serve", "--data", dir / "d", "--config", dir / "unknown.json"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("max_bodee"), std::string::npos) << r.err;
+    for (const char* bad :
+         {R"({"max_upload_bytes": 0})", R"({"handler_threads": 0})", R"({"max_tokens_limit": -5})",
+          R"({"max_queued_requests": "many"})", R"({"write_timeout_s": 99999})"}) {
+        write_file(dir / "range.json", bad);
+        r = test::run_ragd({"serve", "--data", dir / "d", "--config", dir / "range.json"});
+        EXPECT_EQ(r.exit_code, 2) << bad;
+        std::string key = json::parse(bad).begin().key();
+        EXPECT_NE(r.err.find(key), std::string::npos) << r.err;
+    }
     write_file(dir / "type.json", R"({"port": "8080"})");
     r = test::run_ragd({"serve", "--data", dir / "d", "--config", dir / "type.json"});
     EXPECT_EQ(r.exit_code, 2);

@@ -135,7 +135,7 @@ class GGUFWriter {
         if (!f) throw std::runtime_error("cannot write " + path);
         bool ok = true;
         auto put = [&](const std::vector<uint8_t>& b) {
-            ok = ok && std::fwrite(b.data(), 1, b.size(), f) == b.size();
+            ok = ok && (b.empty() || std::fwrite(b.data(), 1, b.size(), f) == b.size());
         };
         put(header(version, alignment));
         for (const auto& t : tensors_) {
