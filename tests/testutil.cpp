@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace ragd::test {
 
@@ -43,10 +44,19 @@ std::string read_file(const std::string& path) {
 }
 
 std::string reference_dir() {
+    // $RAGD_REFERENCE_DIR, else ../shared/reference beside the checkout, else the
+    // workplace's shared folder (a CI clone may live elsewhere).
     const char* env = std::getenv("RAGD_REFERENCE_DIR");
-    std::string dir = env && *env ? env : std::string(RAGD_SOURCE_DIR) + "/../shared/reference";
-    struct stat st;
-    return ::stat((dir + "/README.md").c_str(), &st) == 0 ? dir : "";
+    std::vector<std::string> candidates;
+    if (env && *env) candidates.push_back(env);
+    candidates.push_back(std::string(RAGD_SOURCE_DIR) + "/../shared/reference");
+    candidates.push_back("/work/shared/reference");
+    for (const std::string& dir : candidates) {
+        struct stat st;
+        if (::stat((dir + "/README.md").c_str(), &st) == 0) return dir;
+        if (env && *env) break;  // an explicit choice is not second-guessed
+    }
+    return "";
 }
 
 std::string source_dir() {

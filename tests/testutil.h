@@ -27,7 +27,8 @@ std::string read_file(const std::string& path);
 std::string source_dir();
 std::string ragd_binary();
 // llama.cpp's reference models and outputs: $RAGD_REFERENCE_DIR, else ../shared/reference
-// beside the repository; "" when neither exists (tests that need it then skip, saying so).
+// beside the repository, else /work/shared/reference; "" when none exists (tests that
+// need it then skip, saying so).
 std::string reference_dir();
 
 struct RunResult {
