@@ -552,38 +552,6 @@ class StorePool {
     std::vector<std::unique_ptr<Store>> free_;
 };
 
-// The extractive answer cut into pieces for streaming, one per cited sentence, so that
-// the pieces joined are exactly the text the non-streamed answer returns. The answer text
-// is (generate.h) the squeezed quotes, each followed by " [n]", joined by spaces; if that
-// ever changes, the whole text goes as one piece rather than a wrong split.
-std::vector<std::string> answer_pieces(const Answer& a) {
-    auto squeeze = [](const std::string& s) {
-        std::string out;
-        bool space = false;
-        for (char c : s) {
-            if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-                space = true;
-                continue;
-            }
-            if (space && !out.empty()) out += ' ';
-            space = false;
-            out += c;
-        }
-        return out;
-    };
-    std::vector<std::string> pieces;
-    std::string joined;
-    for (const Citation& c : a.citations) {
-        std::string p = pieces.empty() ? "" : " ";
-        p += squeeze(c.quote);
-        p += " [" + std::to_string(c.number) + "]";
-        joined += p;
-        pieces.push_back(std::move(p));
-    }
-    if (pieces.empty() || joined != a.text) return {a.text};
-    return pieces;
-}
-
 std::string new_id(const char* prefix) {
     static std::atomic<uint64_t> seq{0};
     static const uint64_t start = static_cast<uint64_t>(std::time(nullptr));

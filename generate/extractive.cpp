@@ -202,12 +202,7 @@ Answer extractive_answer(const std::string& question, const std::vector<Passage>
         const Sentence& s = sents[i];
         const Passage& p = passages[s.passage];
         const ChunkRow& c = p.hit.chunk;
-        Citation cit;
-        cit.number = p.number;
-        cit.chunk_id = c.id;
-        cit.document_id = c.document_id;
-        cit.document = c.document;
-        cit.path = c.path;
+        Citation cit = passage_citation(p);
         int page = c.page_start +
                    static_cast<int>(std::count(c.text.begin(), c.text.begin() + s.begin, '\f'));
         if (c.page_end >= c.page_start) page = std::min(page, c.page_end);
@@ -222,6 +217,36 @@ Answer extractive_answer(const std::string& question, const std::vector<Passage>
         ans.citations.push_back(std::move(cit));
     }
     return ans;
+}
+
+std::vector<std::string> answer_pieces(const Answer& a) {
+    std::vector<std::string> pieces;
+    std::string joined;
+    for (const Citation& c : a.citations) {
+        std::string p = pieces.empty() ? "" : " ";
+        p += squeeze(c.quote);
+        p += " [" + std::to_string(c.number) + "]";
+        joined += p;
+        pieces.push_back(std::move(p));
+    }
+    if (pieces.empty() || joined != a.text) return {a.text};
+    return pieces;
+}
+
+Citation passage_citation(const Passage& p) {
+    const ChunkRow& c = p.hit.chunk;
+    Citation cit;
+    cit.number = p.number;
+    cit.chunk_id = c.id;
+    cit.document_id = c.document_id;
+    cit.document = c.document;
+    cit.path = c.path;
+    cit.page = c.page_start;
+    cit.start = c.start;
+    cit.end = c.start + int64_t(c.text.size());
+    cit.quote = c.text;
+    cit.score = p.hit.score;
+    return cit;
 }
 
 }  // namespace ragd

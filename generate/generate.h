@@ -57,6 +57,14 @@ Answer model_answer(ModelRunner& runner, const std::string& question, std::vecto
 // each once.
 std::vector<int> cited_numbers(const std::string& text);
 
+// The extractive answer cut into pieces for streaming, one per cited sentence ("quote
+// [n]"), such that the pieces joined are exactly a.text; the whole text as one piece
+// when it is not made that way.
+std::vector<std::string> answer_pieces(const Answer& a);
+
+// A citation of a whole passage: its chunk's document, first page, span and text.
+Citation passage_citation(const Passage& p);
+
 // Splits text into sentences: returns [start, end) byte spans, trimmed of whitespace.
 // Knows common abbreviations (e.g., Dr., mg., No.), decimals and list markers.
 std::vector<std::pair<size_t, size_t>> split_sentences(const std::string& text);

@@ -96,19 +96,7 @@ Answer model_answer(ModelRunner& runner, const std::string& question, std::vecto
             ans.citations.push_back(best.citations[0]);
             continue;
         }
-        const ChunkRow& c = p->hit.chunk;
-        Citation cit;
-        cit.number = n;
-        cit.chunk_id = c.id;
-        cit.document_id = c.document_id;
-        cit.document = c.document;
-        cit.path = c.path;
-        cit.page = c.page_start;
-        cit.start = c.start;
-        cit.end = c.start + int64_t(c.text.size());
-        cit.quote = c.text;
-        cit.score = p->hit.score;
-        ans.citations.push_back(std::move(cit));
+        ans.citations.push_back(passage_citation(*p));  // no sentence overlaps: the whole passage
     }
     return ans;
 }
