@@ -1,0 +1,29 @@
+// generate/ops: the numeric building blocks every architecture's forward pass shares.
+//
+// matmul is where prefill and decode spend their time: it converts the activations once
+// to the weights' dot-product format (generate/quant.h) and splits the weight rows across
+// the thread pool, so each weight byte is read once per batch of tokens.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "generate/gguf.h"
+#include "generate/threadpool.h"
+
+namespace ragd {
+
+// out[t * rows + r] = W[r] · x[t] for t < n_tokens, where W is a [cols, rows] tensor (ne[0]
+// = cols) of any supported type and x holds n_tokens rows of cols floats. xq is scratch the
+// caller keeps between calls (grown as needed).
+void matmul(ThreadPool& pool, const gguf::Tensor& w, const float* x, int n_tokens,
+            std::vector<uint8_t>& xq, float* out);
+
+// sum of a[i] * b[i]; y += a * x. Vectorised for the best instruction set of the CPU.
+float dot_f32(const float* a, const float* b, int n);
+void axpy_f32(float* y, float a, const float* x, int n);
+
+// out = x / rms(x) * w (RMSNorm), in double for the sum of squares.
+void rmsnorm(float* out, const float* x, const float* w, int n, float eps);
+
+}  // namespace ragd
