@@ -177,8 +177,54 @@ struct Sequence::Scratch {
     std::vector<float> rope_inv_freq;        // per rotated pair
 };
 
-Sequence::Sequence(const Model& model, int n_ctx, int n_threads)
-    : model_(model), scratch_(std::make_unique<Scratch>()) {
+const char* kv_type_name(KvType t) {
+    return t == KvType::Q8 ? "q8" : "f32";
+}
+
+KvType parse_kv_type(const std::string& name) {
+    if (name == "f32") return KvType::F32;
+    if (name == "q8") return KvType::Q8;
+    throw Error(Error::Code::InvalidArgument,
+                "unknown KV cache type '" + name + "' (expected f32 or q8)");
+}
+
+namespace {
+
+// Attention against an int8 cache row: the scale is applied by the caller.
+__attribute__((target_clones("avx512f", "avx2,fma", "default"))) float dot_f32_i8(const float* a,
+                                                                                  const int8_t* b,
+                                                                                  int n) {
+    float acc[16] = {};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * float(b[i + j]);
+    for (int w = 8; w > 0; w /= 2)
+        for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+    float sum = acc[0];
+    for (; i < n; ++i) sum += a[i] * float(b[i]);
+    return sum;
+}
+
+__attribute__((target_clones("avx512f", "avx2,fma", "default"))) void axpy_f32_i8(float* y, float a,
+                                                                                  const int8_t* x,
+                                                                                  int n) {
+    for (int i = 0; i < n; ++i) y[i] += a * float(x[i]);
+}
+
+// x (n floats) -> int8 at q with the returned scale: max |x| maps to 127.
+float quantize_i8(const float* x, int8_t* q, int n) {
+    float amax = 0;
+    for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float scale = amax / 127.0f;
+    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
+    for (int i = 0; i < n; ++i) q[i] = static_cast<int8_t>(std::lrint(x[i] * inv));
+    return scale;
+}
+
+}  // namespace
+
+Sequence::Sequence(const Model& model, int n_ctx, int n_threads, KvType kv_type)
+    : model_(model), kv_type_(kv_type), scratch_(std::make_unique<Scratch>()) {
     const ModelParams& p = model.params();
     if (n_ctx <= 0) n_ctx = std::min(p.n_ctx_train, kDefaultContext);
     if (n_ctx > p.n_ctx_train)
@@ -188,8 +234,16 @@ Sequence::Sequence(const Model& model, int n_ctx, int n_threads)
     n_ctx_ = n_ctx;
     pool_ = std::make_unique<ThreadPool>(n_threads);
     size_t kv = size_t(p.n_layer) * size_t(n_ctx_) * size_t(p.n_head_kv) * size_t(p.head_dim);
-    k_cache_ = std::make_unique_for_overwrite<float[]>(kv);
-    v_cache_ = std::make_unique_for_overwrite<float[]>(kv);
+    if (kv_type_ == KvType::Q8) {
+        const size_t n_scales = size_t(p.n_layer) * size_t(n_ctx_) * size_t(p.n_head_kv);
+        k_q8_ = std::make_unique_for_overwrite<int8_t[]>(kv);
+        v_q8_ = std::make_unique_for_overwrite<int8_t[]>(kv);
+        k_scale_ = std::make_unique_for_overwrite<float[]>(n_scales);
+        v_scale_ = std::make_unique_for_overwrite<float[]>(n_scales);
+    } else {
+        k_cache_ = std::make_unique_for_overwrite<float[]>(kv);
+        v_cache_ = std::make_unique_for_overwrite<float[]>(kv);
+    }
     scratch_->scores.resize(size_t(pool_->size()));
     for (auto& s : scratch_->scores) s.resize(size_t(n_ctx_));
     int half = p.rope_dim / 2;
@@ -202,6 +256,14 @@ Sequence::Sequence(const Model& model, int n_ctx, int n_threads)
 }
 
 Sequence::~Sequence() = default;
+
+size_t Sequence::kv_bytes() const {
+    const ModelParams& p = model_.params();
+    const size_t vectors = size_t(p.n_layer) * size_t(n_ctx_) * size_t(p.n_head_kv);
+    const size_t per_vector = kv_type_ == KvType::Q8 ? size_t(p.head_dim) + sizeof(float)
+                                                     : size_t(p.head_dim) * sizeof(float);
+    return 2 * vectors * per_vector;
+}
 
 void Sequence::truncate(int n) {
     if (n < 0) n = 0;
@@ -282,8 +344,16 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
         matmul(pool, *w.wq, s.xb.data(), n, s.xq, s.q.data());
         matmul(pool, *w.wk, s.xb.data(), n, s.xq, s.k.data());
         matmul(pool, *w.wv, s.xb.data(), n, s.xq, s.v.data());
-        float* kc = k_cache_.get() + size_t(l) * n_ctx_ * kv_dim;
-        float* vc = v_cache_.get() + size_t(l) * n_ctx_ * kv_dim;
+        // This layer's cache: [pos][kv_dim] values, and for Q8 [pos][nkv] scales.
+        const size_t layer_off = size_t(l) * n_ctx_ * kv_dim;
+        const size_t scale_off = size_t(l) * n_ctx_ * nkv;
+        const bool q8 = kv_type_ == KvType::Q8;
+        float* kc = q8 ? nullptr : k_cache_.get() + layer_off;
+        float* vc = q8 ? nullptr : v_cache_.get() + layer_off;
+        int8_t* kq = q8 ? k_q8_.get() + layer_off : nullptr;
+        int8_t* vq = q8 ? v_q8_.get() + layer_off : nullptr;
+        float* ks = q8 ? k_scale_.get() + scale_off : nullptr;
+        float* vs = q8 ? v_scale_.get() + scale_off : nullptr;
         for (int t = 0; t < n; ++t) {
             float* q = &s.q[size_t(t) * q_dim];
             float* k = &s.k[size_t(t) * kv_dim];
@@ -300,8 +370,17 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
             }
             rope(q, nh, hd, p.rope_dim, p.rope_neox, p0 + t, s.rope_inv_freq.data());
             rope(k, nkv, hd, p.rope_dim, p.rope_neox, p0 + t, s.rope_inv_freq.data());
-            std::memcpy(kc + size_t(p0 + t) * kv_dim, k, sizeof(float) * size_t(kv_dim));
-            std::memcpy(vc + size_t(p0 + t) * kv_dim, v, sizeof(float) * size_t(kv_dim));
+            const size_t pos = size_t(p0 + t);
+            if (q8) {
+                for (int h = 0; h < nkv; ++h) {
+                    const size_t off = pos * kv_dim + size_t(h) * hd;
+                    ks[pos * nkv + size_t(h)] = quantize_i8(k + h * hd, kq + off, hd);
+                    vs[pos * nkv + size_t(h)] = quantize_i8(v + h * hd, vq + off, hd);
+                }
+            } else {
+                std::memcpy(kc + pos * kv_dim, k, sizeof(float) * size_t(kv_dim));
+                std::memcpy(vc + pos * kv_dim, v, sizeof(float) * size_t(kv_dim));
+            }
         }
         // Causal attention: token t sees positions 0 .. p0 + t. Work items are (t, h).
         const int group = nh / nkv;
@@ -312,8 +391,11 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
                 const float* q = &s.q[size_t(t) * q_dim + size_t(h) * hd];
                 const int n_pos = p0 + t + 1;
                 float mx = -INFINITY;
+                const size_t head_off = size_t(kvh) * hd;
                 for (int j = 0; j < n_pos; ++j) {
-                    sc[j] = dot_f32(q, kc + size_t(j) * kv_dim + size_t(kvh) * hd, hd) * att_scale;
+                    sc[j] = q8 ? dot_f32_i8(q, kq + size_t(j) * kv_dim + head_off, hd) *
+                                     ks[size_t(j) * nkv + size_t(kvh)] * att_scale
+                               : dot_f32(q, kc + size_t(j) * kv_dim + head_off, hd) * att_scale;
                     mx = std::max(mx, sc[j]);
                 }
                 float sum = 0;
@@ -321,8 +403,13 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
                 float* out = &s.att[size_t(t) * q_dim + size_t(h) * hd];
                 std::fill(out, out + hd, 0.0f);
                 const float inv = 1.0f / sum;
-                for (int j = 0; j < n_pos; ++j)
-                    axpy_f32(out, sc[j] * inv, vc + size_t(j) * kv_dim + size_t(kvh) * hd, hd);
+                for (int j = 0; j < n_pos; ++j) {
+                    if (q8)
+                        axpy_f32_i8(out, sc[j] * inv * vs[size_t(j) * nkv + size_t(kvh)],
+                                    vq + size_t(j) * kv_dim + head_off, hd);
+                    else
+                        axpy_f32(out, sc[j] * inv, vc + size_t(j) * kv_dim + head_off, hd);
+                }
             }
         });
         matmul(pool, *w.wo, s.att.data(), n, s.xq, s.xb.data());

@@ -44,6 +44,7 @@ struct RefCase {
     const char* name;
     double min_cosine;       // logits against llama.cpp's at every position
     bool same_continuation;  // greedy tokens must equal llama.cpp's
+    KvType kv = KvType::F32;
 };
 
 // llama.cpp keeps its KV cache in F16, so F32 agrees closely but not bit for bit;
@@ -52,6 +53,8 @@ const RefCase kCases[] = {
     {"tiny-llama-F32", 0.999, true},
     {"tiny-llama-Q8_0", 0.99, false},
     {"tiny-llama-Q4_K_M", 0.99, false},
+    // The 8-bit KV cache on the float model: the cache's rounding is the only difference.
+    {"tiny-llama-F32", 0.999, false, KvType::Q8},
 };
 
 TEST(Reference, LogitsAndGreedyTokensMatchLlamaCpp) {
@@ -74,7 +77,7 @@ TEST(Reference, LogitsAndGreedyTokensMatchLlamaCpp) {
         std::vector<float> gen_logits = read_npy(ref + "gen_logits.npy", rows, cols);
         ASSERT_EQ(rows, expect_gen.size());
 
-        Sequence seq(*model, 512, 2);
+        Sequence seq(*model, 512, 2, c.kv);
         std::vector<float> got;
         seq.eval(prompt, &got);
         double worst = 1;
@@ -99,9 +102,9 @@ TEST(Reference, LogitsAndGreedyTokensMatchLlamaCpp) {
             EXPECT_EQ(ours, expect_gen);
         }
         std::printf(
-            "[ reference ] %s: prompt cosine >= %.6f, generation cosine >= %.6f, "
+            "[ reference ] %s (KV %s): prompt cosine >= %.6f, generation cosine >= %.6f, "
             "greedy tokens equal %zu/32\n",
-            c.name, worst, worst_gen, same);
+            c.name, kv_type_name(c.kv), worst, worst_gen, same);
     }
 }
 
