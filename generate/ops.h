@@ -2,7 +2,9 @@
 //
 // matmul is where prefill and decode spend their time: it converts the activations once
 // to the weights' dot-product format (generate/quant.h) and splits the weight rows across
-// the thread pool, so each weight byte is read once per batch of tokens.
+// the thread pool, so each weight byte is read once per batch of tokens. Batches of 12
+// tokens or more go through the blocked GEMM (quant::gemm_fn), which also unpacks each
+// weight row once per batch; decode uses the vec_dot kernels.
 #pragma once
 
 #include <cstdint>

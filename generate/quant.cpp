@@ -29,6 +29,7 @@ namespace detail {
 VecDotFn avx2_vec_dot(Type t);
 VecDotFn avx512_vec_dot(Type t);
 VecDotFn avx512vnni_vec_dot(Type t);
+const Gemm* avx512vnni_gemm(Type t);
 using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
 QuantizeFn avx2_quantize(Type t);    // activation formats only (Q8_0, Q8_K)
 QuantizeFn avx512_quantize(Type t);  // activation formats only (Q8_0, Q8_K)
@@ -508,6 +509,59 @@ VecDotFn scalar_vec_dot(Type t) {
     }
 }
 
+// ---- scalar GEMM: the loop of scalar vec_dots over rows and tokens ---------------------
+// "Packing" copies the activation rows next to each other.
+size_t xrow_bytes(int64_t n, Type t) {
+    return gguf::row_bytes(vec_dot_type(t), n);
+}
+
+template <Type T>
+const Gemm* scalar_gemm_of() {
+    static const Gemm g{
+        1, [](int64_t n, int64_t nt) { return xrow_bytes(n, T) * size_t(nt); },
+        [](int64_t n, const void* x, size_t x_stride, int64_t nt, void* dst) {
+            const size_t rb = xrow_bytes(n, T);
+            for (int64_t t = 0; t < nt; ++t)
+                std::memcpy(static_cast<uint8_t*>(dst) + size_t(t) * rb,
+                            static_cast<const uint8_t*>(x) + size_t(t) * x_stride, rb);
+        },
+        [](int64_t) { return size_t(0); },
+        [](int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xp, int64_t nt,
+           float* out, size_t out_stride, void*) {
+            const VecDotFn dot = scalar_vec_dot(T);
+            const size_t rb = xrow_bytes(n, T);
+            for (int64_t r = 0; r < nr; ++r)
+                for (int64_t t = 0; t < nt; ++t)
+                    out[size_t(t) * out_stride + size_t(r)] =
+                        dot(n, static_cast<const uint8_t*>(w) + size_t(r) * w_stride,
+                            static_cast<const uint8_t*>(xp) + size_t(t) * rb);
+        }};
+    return &g;
+}
+
+const Gemm* scalar_gemm(Type t) {
+    switch (t) {
+        case Type::F32:
+            return scalar_gemm_of<Type::F32>();
+        case Type::F16:
+            return scalar_gemm_of<Type::F16>();
+        case Type::BF16:
+            return scalar_gemm_of<Type::BF16>();
+        case Type::Q8_0:
+            return scalar_gemm_of<Type::Q8_0>();
+        case Type::Q4_0:
+            return scalar_gemm_of<Type::Q4_0>();
+        case Type::Q4_K:
+            return scalar_gemm_of<Type::Q4_K>();
+        case Type::Q5_K:
+            return scalar_gemm_of<Type::Q5_K>();
+        case Type::Q6_K:
+            return scalar_gemm_of<Type::Q6_K>();
+        default:
+            return nullptr;
+    }
+}
+
 // ---- CPU features ----------------------------------------------------------------------
 Isa detect() {
 #ifdef RAGD_QUANT_X86
@@ -741,6 +795,24 @@ VecDotFn vec_dot_kernel(Type t, Isa isa) {
             return detail::avx512vnni_vec_dot(t);
     }
     return nullptr;
+}
+
+const Gemm* gemm_kernel(Type t, Isa isa) {
+    if (isa > detected_isa()) return nullptr;
+    switch (isa) {
+        case Isa::Scalar:
+            return scalar_gemm(t);
+        case Isa::AVX2:
+        case Isa::AVX512:
+            return nullptr;
+        case Isa::AVX512_VNNI:
+            return detail::avx512vnni_gemm(t);
+    }
+    return nullptr;
+}
+
+const Gemm* gemm_fn(Type t) {
+    return detected_isa() >= Isa::AVX512_VNNI ? detail::avx512vnni_gemm(t) : nullptr;
 }
 
 VecDotFn vec_dot_fn(Type t) {

@@ -57,4 +57,28 @@ inline float vec_dot(Type t, int64_t n, const void* w, const void* x) {
     return vec_dot_fn(t)(n, w, x);
 }
 
+// Matrix-matrix product for prefill: out[t * out_stride + r] = W[r] . X[t] for r < nr,
+// t < nt. Unlike a loop of vec_dots it unpacks each weight row once for all tokens. The
+// activations (nt rows of vec_dot_type(t), x_stride bytes apart) are first packed into the
+// kernel's own layout, once per matrix product; run then takes any range of weight rows
+// against them (each thread its own scratch of scratch_bytes(n)).
+struct Gemm {
+    // pack works on groups of this many tokens: tokens [g * pack_group, ...) may be packed
+    // separately (in parallel) at dst + g * pack_bytes(n, pack_group).
+    int64_t pack_group;
+    size_t (*pack_bytes)(int64_t n, int64_t nt);
+    void (*pack)(int64_t n, const void* x, size_t x_stride, int64_t nt, void* dst);
+    size_t (*scratch_bytes)(int64_t n);
+    void (*run)(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* packed,
+                int64_t nt, float* out, size_t out_stride, void* scratch);
+};
+
+// The GEMM for weights of type t at exactly isa, or nullptr. The scalar one is the loop of
+// scalar vec_dots (what the SIMD ones are tested against); only AVX512_VNNI has blocked
+// kernels (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
+const Gemm* gemm_kernel(Type t, Isa isa);
+// The blocked GEMM for t on this CPU, or nullptr where there is none (then a loop of
+// vec_dot_fn(t) is the fastest way).
+const Gemm* gemm_fn(Type t);
+
 }  // namespace ragd::quant

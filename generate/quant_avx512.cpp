@@ -422,6 +422,408 @@ void quantize_q8_k(const float* x, void* dst, int64_t n) {
     }
 }
 
+// ---- prefill GEMM (VNNI) ---------------------------------------------------------------
+// Tokens in lanes: a 512-bit register holds 4 consecutive activation bytes of 16 tokens,
+// and vpdpbusd multiplies it with 4 weight bytes of one row broadcast from memory, so a
+// weight row is unpacked to plain int8 once and then used for every token without any
+// horizontal sum. vpdpbusd takes unsigned x signed bytes: activations are packed as
+// y + 128 (y xor 0x80) and the weights stay signed; each sub-block's integer sum starts
+// at -128 * sum(q) (computed at unpack) so it comes out exactly sum(q * y).
+//
+// Packed activations, per group of 16 tokens (missing tokens are zero, scale 0):
+//   Q8_0: [nb blocks][8 steps][16 tokens][4 bytes], then dx [nb][16] floats;
+//   Q8_K: [nsb][64 steps][16][4], then dy [nsb][16], then the sums of y over each
+//         32 elements [nsb][8][16] as floats (for the K mins).
+// Unpacked weight row (scratch): q[n] int8, corr[n/S] int32, scale[n/S] float, and for
+// Q4_K/Q5_K mins[n/32] float (dmin * m), where S is the sub-block (32; 16 for Q6_K).
+inline int64_t mini(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+constexpr int64_t kGroup = 16;     // tokens per packed group (lanes)
+constexpr int64_t kRowBlock = 16;  // rows unpacked together; their tiles reuse an activation tile
+
+size_t q8_0_group_bytes(int64_t n) {
+    return size_t(n / 32) * (512 + 64);
+}
+size_t q8_k_group_bytes(int64_t n) {
+    return size_t(n / 256) * (4096 + 64 + 512);
+}
+
+size_t pack_bytes_q8_0(int64_t n, int64_t nt) {
+    return q8_0_group_bytes(n) * size_t((nt + kGroup - 1) / kGroup);
+}
+size_t pack_bytes_q8_k(int64_t n, int64_t nt) {
+    return q8_k_group_bytes(n) * size_t((nt + kGroup - 1) / kGroup);
+}
+
+void pack_q8_0(int64_t n, const void* xv, size_t x_stride, int64_t nt, void* dst) {
+    const int64_t nb = n / 32;
+    const size_t gb = q8_0_group_bytes(n);
+    for (int64_t g = 0; g * kGroup < nt; ++g) {
+        uint8_t* d = static_cast<uint8_t*>(dst) + size_t(g) * gb;
+        float* dx = reinterpret_cast<float*>(d + nb * 512);
+        for (int64_t l = 0; l < kGroup; ++l) {
+            const int64_t t = g * kGroup + l;
+            if (t >= nt) {
+                for (int64_t k = 0; k < nb * 8; ++k) __builtin_memset(d + k * 64 + 4 * l, 0x80, 4);
+                for (int64_t b = 0; b < nb; ++b) dx[b * 16 + l] = 0;
+                continue;
+            }
+            const uint8_t* x = static_cast<const uint8_t*>(xv) + size_t(t) * x_stride;
+            for (int64_t b = 0; b < nb; ++b, x += Q8_0_BYTES) {
+                dx[b * 16 + l] = ldh(x);
+                for (int k = 0; k < 8; ++k) {
+                    uint32_t v = ld32(x + 2 + 4 * k) ^ 0x80808080u;
+                    __builtin_memcpy(d + (b * 8 + k) * 64 + 4 * l, &v, 4);
+                }
+            }
+        }
+    }
+}
+
+void pack_q8_k(int64_t n, const void* xv, size_t x_stride, int64_t nt, void* dst) {
+    const int64_t nsb = n / 256;
+    const size_t gb = q8_k_group_bytes(n);
+    for (int64_t g = 0; g * kGroup < nt; ++g) {
+        uint8_t* d = static_cast<uint8_t*>(dst) + size_t(g) * gb;
+        float* dy = reinterpret_cast<float*>(d + nsb * 4096);
+        float* bs = dy + nsb * 16;
+        for (int64_t l = 0; l < kGroup; ++l) {
+            const int64_t t = g * kGroup + l;
+            if (t >= nt) {
+                for (int64_t k = 0; k < nsb * 64; ++k)
+                    __builtin_memset(d + k * 64 + 4 * l, 0x80, 4);
+                for (int64_t i = 0; i < nsb; ++i) dy[i * 16 + l] = 0;
+                for (int64_t i = 0; i < nsb * 8; ++i) bs[i * 16 + l] = 0;
+                continue;
+            }
+            const uint8_t* x = static_cast<const uint8_t*>(xv) + size_t(t) * x_stride;
+            for (int64_t i = 0; i < nsb; ++i, x += Q8_K_BYTES) {
+                dy[i * 16 + l] = ldf(x);
+                for (int k = 0; k < 64; ++k) {
+                    uint32_t v = ld32(x + 4 + 4 * k) ^ 0x80808080u;
+                    __builtin_memcpy(d + (i * 64 + k) * 64 + 4 * l, &v, 4);
+                }
+                for (int j = 0; j < 8; ++j) {
+                    int16_t a, b;
+                    __builtin_memcpy(&a, x + 260 + 4 * j, 2);
+                    __builtin_memcpy(&b, x + 262 + 4 * j, 2);
+                    bs[(i * 8 + j) * 16 + l] = float(int(a) + int(b));
+                }
+            }
+        }
+    }
+}
+
+// Sum of the bytes of each 8-byte lane (unsigned), then of n8 consecutive lanes.
+inline int sum_u8(__m256i v) {
+    const __m256i s = _mm256_sad_epu8(v, _mm256_setzero_si256());
+    alignas(32) uint64_t l[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(l), s);
+    return int(l[0] + l[1] + l[2] + l[3]);
+}
+
+struct RowLayout {
+    int64_t sub;  // elements per sub-block (scale)
+    bool mins;    // Q4_K/Q5_K: dmin * m per 32
+};
+
+size_t row_bytes_unpacked(int64_t n, RowLayout L) {
+    size_t b = size_t(n) + size_t(n / L.sub) * 8 + (L.mins ? size_t(n / 32) * 4 : 0);
+    return (b + 63) / 64 * 64;
+}
+
+void unpack_q8_0(int64_t n, const uint8_t* w, uint8_t* d) {
+    const int64_t nb = n / 32;
+    int32_t* corr = reinterpret_cast<int32_t*>(d + n);
+    float* scale = reinterpret_cast<float*>(d + n + 4 * nb);
+    const __m256i bias = _mm256_set1_epi8(char(0x80));
+    for (int64_t b = 0; b < nb; ++b, w += Q8_0_BYTES) {
+        const __m256i q = load256(w + 2);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 32 * b), q);
+        const int s = sum_u8(_mm256_xor_si256(q, bias)) - 32 * 128;  // sum of the signed q
+        corr[b] = -128 * s;
+        scale[b] = ldh(w);
+    }
+}
+
+void unpack_q4_0(int64_t n, const uint8_t* w, uint8_t* d) {
+    const int64_t nb = n / 32;
+    int32_t* corr = reinterpret_cast<int32_t*>(d + n);
+    float* scale = reinterpret_cast<float*>(d + n + 4 * nb);
+    const __m256i m4 = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
+    for (int64_t b = 0; b < nb; ++b, w += Q4_0_BYTES) {
+        const __m128i raw = load128(w + 2);
+        const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 32 * b), _mm256_sub_epi8(u, eight));
+        corr[b] = -128 * (sum_u8(u) - 8 * 32);
+        scale[b] = ldh(w);
+    }
+}
+
+template <bool Five>
+void unpack_k45(int64_t n, const uint8_t* w, uint8_t* d) {
+    const int64_t nsb = n / 256, bytes = Five ? Q5_K_BYTES : Q4_K_BYTES;
+    int32_t* corr = reinterpret_cast<int32_t*>(d + n);
+    float* scale = reinterpret_cast<float*>(d + n + 4 * (n / 32));
+    float* mins = reinterpret_cast<float*>(d + n + 8 * (n / 32));
+    const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < nsb; ++i, w += bytes) {
+        const float dd = ldh(w), dmin = ldh(w + 2);
+        alignas(16) uint8_t sm[16];  // sc0..7, m0..7
+        _mm_store_si128(reinterpret_cast<__m128i*>(sm), k_scales_mins(w + 4));
+        const uint8_t* qs = w + (Five ? 48 : 16);
+        const __m256i qh = Five ? load256(w + 16) : _mm256_setzero_si256();
+        for (int g = 0; g < 4; ++g) {
+            const __m256i raw = load256(qs + 32 * g);
+            __m256i lo = _mm256_and_si256(raw, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            if constexpr (Five) {
+                // bit 2g (low nibbles) and 2g+1 (high) of each qh byte is the fifth bit
+                const __m128i s0 = _mm_cvtsi32_si128(2 * g), s1 = _mm_cvtsi32_si128(2 * g + 1);
+                lo = _mm256_or_si256(
+                    lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, s0), one), 4));
+                hi = _mm256_or_si256(
+                    hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, s1), one), 4));
+            }
+            uint8_t* q = d + 256 * i + 64 * g;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), lo);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32), hi);
+            corr[8 * i + 2 * g] = -128 * sum_u8(lo);
+            corr[8 * i + 2 * g + 1] = -128 * sum_u8(hi);
+        }
+        for (int j = 0; j < 8; ++j) {
+            scale[8 * i + j] = dd * float(sm[j]);
+            mins[8 * i + j] = dmin * float(sm[8 + j]);
+        }
+    }
+}
+
+void unpack_q6_k(int64_t n, const uint8_t* w, uint8_t* d) {
+    const int64_t nsb = n / 256;
+    int32_t* corr = reinterpret_cast<int32_t*>(d + n);
+    float* scale = reinterpret_cast<float*>(d + n + 4 * (n / 16));
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    const __m512i off = _mm512_set1_epi8(32);
+    const __m512i qh_shift = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
+    for (int64_t i = 0; i < nsb; ++i, w += Q6_K_BYTES) {
+        const float dd = ldh(w + 208);
+        for (int h = 0; h < 2; ++h) {
+            // as in dot_q6_k: ua = elements 128h + 0..63, ub = 128h + 64..127, as q + 32
+            const __m512i ql = load512(w + 64 * h);
+            const __m512i t =
+                _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(w + 128 + 32 * h)), qh_shift);
+            const __m512i ua = _mm512_or_si512(_mm512_and_si512(ql, m4),
+                                               _mm512_and_si512(_mm512_slli_epi16(t, 4), m30));
+            const __m512i ub = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                               _mm512_and_si512(t, m30));
+            uint8_t* q = d + 256 * i + 128 * h;
+            _mm512_storeu_si512(q, _mm512_sub_epi8(ua, off));
+            _mm512_storeu_si512(q + 64, _mm512_sub_epi8(ub, off));
+            alignas(64) uint64_t sa[8], sb[8];
+            _mm512_store_si512(sa, _mm512_sad_epu8(ua, _mm512_setzero_si512()));
+            _mm512_store_si512(sb, _mm512_sad_epu8(ub, _mm512_setzero_si512()));
+            for (int j = 0; j < 4; ++j) {
+                corr[16 * i + 8 * h + j] = -128 * (int(sa[2 * j] + sa[2 * j + 1]) - 16 * 32);
+                corr[16 * i + 8 * h + 4 + j] = -128 * (int(sb[2 * j] + sb[2 * j + 1]) - 16 * 32);
+            }
+        }
+        for (int j = 0; j < 16; ++j) scale[16 * i + j] = dd * float(int8_t(w[192 + j]));
+    }
+}
+
+// One tile: R unpacked rows (row_bytes apart) x TV groups of 16 tokens (gb apart).
+// res[r][v][lane]. Q8_0 activations: a scale per 32-element block and token.
+template <int R, int TV>
+void tile_q8_0(int64_t n, const uint8_t* wu, size_t wrb, const uint8_t* xg, size_t gb, float* res) {
+    const int64_t nb = n / 32;
+    __m512 acc[R][TV];
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < TV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i is[R][TV];
+        for (int r = 0; r < R; ++r) {
+            int32_t c;
+            __builtin_memcpy(&c, wu + r * wrb + n + 4 * b, 4);
+            for (int v = 0; v < TV; ++v) is[r][v] = _mm512_set1_epi32(c);
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+            __m512i a[TV];
+            for (int v = 0; v < TV; ++v) a[v] = load512(xg + v * gb + (b * 8 + k) * 64);
+            for (int r = 0; r < R; ++r) {
+                const __m512i wb = _mm512_set1_epi32(int(ld32(wu + r * wrb + 32 * b + 4 * k)));
+                for (int v = 0; v < TV; ++v) is[r][v] = _mm512_dpbusd_epi32(is[r][v], a[v], wb);
+            }
+        }
+        for (int v = 0; v < TV; ++v) {
+            const __m512 dx = _mm512_loadu_ps(xg + v * gb + nb * 512 + b * 64);
+            for (int r = 0; r < R; ++r) {
+                const __m512 ds =
+                    _mm512_mul_ps(dx, _mm512_set1_ps(ldf(wu + r * wrb + n + 4 * nb + 4 * b)));
+                acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[r][v]), ds, acc[r][v]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < TV; ++v) _mm512_storeu_ps(res + (r * 2 + v) * 16, acc[r][v]);
+}
+
+// K-quants against Q8_K: sub-blocks of S elements with a float scale each, Q4_K/Q5_K mins
+// against the activations' 32-element sums, one activation scale per 256.
+template <int R, int TV, int S, bool Mins>
+void tile_k(int64_t n, const uint8_t* wu, size_t wrb, const uint8_t* xg, size_t gb, float* res) {
+    const int64_t nsb = n / 256, nsub = n / S;
+    constexpr int SPB = 256 / S;  // sub-blocks per super-block
+    const uint8_t* corr = wu + n;
+    const uint8_t* scale = wu + n + 4 * nsub;
+    const uint8_t* mins = wu + n + 8 * nsub;
+    const uint8_t* dyp = xg + nsb * 4096;
+    const uint8_t* bsp = dyp + nsb * 64;
+    __m512 acc[R][TV];
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < TV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; ++i) {
+        __m512 as[R][TV];
+        for (int r = 0; r < R; ++r)
+            for (int v = 0; v < TV; ++v) as[r][v] = _mm512_setzero_ps();
+        for (int j = 0; j < SPB; ++j) {
+            const int64_t sub = i * SPB + j;
+            __m512i is[R][TV];
+            for (int r = 0; r < R; ++r) {
+                int32_t c;
+                __builtin_memcpy(&c, corr + r * wrb + 4 * sub, 4);
+                for (int v = 0; v < TV; ++v) is[r][v] = _mm512_set1_epi32(c);
+            }
+#pragma GCC unroll 8
+            for (int k = 0; k < S / 4; ++k) {
+                const int64_t step = sub * (S / 4) + k;
+                __m512i a[TV];
+                for (int v = 0; v < TV; ++v) a[v] = load512(xg + v * gb + step * 64);
+                for (int r = 0; r < R; ++r) {
+                    const __m512i wb = _mm512_set1_epi32(int(ld32(wu + r * wrb + 4 * step)));
+                    for (int v = 0; v < TV; ++v) is[r][v] = _mm512_dpbusd_epi32(is[r][v], a[v], wb);
+                }
+            }
+            for (int r = 0; r < R; ++r) {
+                const __m512 sc = _mm512_set1_ps(ldf(scale + r * wrb + 4 * sub));
+                for (int v = 0; v < TV; ++v)
+                    as[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[r][v]), sc, as[r][v]);
+            }
+        }
+        if constexpr (Mins) {
+            for (int j = 0; j < 8; ++j) {
+                __m512 bs[TV];
+                for (int v = 0; v < TV; ++v)
+                    bs[v] = _mm512_loadu_ps(bsp + v * gb + (i * 8 + j) * 64);
+                for (int r = 0; r < R; ++r) {
+                    const __m512 m = _mm512_set1_ps(ldf(mins + r * wrb + 4 * (i * 8 + j)));
+                    for (int v = 0; v < TV; ++v) as[r][v] = _mm512_fnmadd_ps(bs[v], m, as[r][v]);
+                }
+            }
+        }
+        for (int v = 0; v < TV; ++v) {
+            const __m512 dy = _mm512_loadu_ps(dyp + v * gb + i * 64);
+            for (int r = 0; r < R; ++r) acc[r][v] = _mm512_fmadd_ps(as[r][v], dy, acc[r][v]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < TV; ++v) _mm512_storeu_ps(res + (r * 2 + v) * 16, acc[r][v]);
+}
+
+using UnpackFn = void (*)(int64_t n, const uint8_t* w, uint8_t* d);
+using TileFn = void (*)(int64_t n, const uint8_t* wu, size_t wrb, const uint8_t* xg, size_t gb,
+                        float* res);
+
+// Tiles of up to 4 rows x 2 token groups: [rows - 1][groups - 1].
+template <template <int, int> class K>
+constexpr TileFn kTiles[4][2] = {{K<1, 1>::f, K<1, 2>::f},
+                                 {K<2, 1>::f, K<2, 2>::f},
+                                 {K<3, 1>::f, K<3, 2>::f},
+                                 {K<4, 1>::f, K<4, 2>::f}};
+template <int R, int TV>
+struct TQ8_0 {
+    static constexpr TileFn f = tile_q8_0<R, TV>;
+};
+template <int R, int TV>
+struct TK45 {
+    static constexpr TileFn f = tile_k<R, TV, 32, true>;
+};
+template <int R, int TV>
+struct TQ6_K {
+    static constexpr TileFn f = tile_k<R, TV, 16, false>;
+};
+
+// Rows in blocks of kRowBlock, unpacked once into scratch; for each pair of token groups
+// every 4-row tile of the block runs, so the activation tile and the unpacked rows stay
+// in the core's L2 while the tiles reuse them.
+void gemm_rows(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* xp,
+               size_t gb, int64_t nt, float* out, size_t out_stride, uint8_t* scratch, RowLayout L,
+               UnpackFn unpack, const TileFn (&tiles)[4][2]) {
+    const size_t wrb = row_bytes_unpacked(n, L);
+    const int64_t ng = (nt + kGroup - 1) / kGroup;
+    alignas(64) float res[4 * 2 * 16];
+    for (int64_t r0 = 0; r0 < nr; r0 += kRowBlock) {
+        const int64_t rb = mini(kRowBlock, nr - r0);
+        for (int64_t r = 0; r < rb; ++r)
+            unpack(n, w + size_t(r0 + r) * w_stride, scratch + r * wrb);
+        for (int64_t g = 0; g < ng; g += 2) {
+            const int tv = int(mini(2, ng - g));
+            for (int64_t rr = 0; rr < rb; rr += 4) {
+                const int R = int(mini(4, rb - rr));
+                tiles[R - 1][tv - 1](n, scratch + rr * wrb, wrb, xp + g * gb, gb, res);
+                for (int r = 0; r < R; ++r)
+                    for (int v = 0; v < tv; ++v) {
+                        const int64_t t0 = (g + v) * kGroup;
+                        const int64_t lanes = mini(kGroup, nt - t0);
+                        for (int64_t l = 0; l < lanes; ++l)
+                            out[size_t(t0 + l) * out_stride + size_t(r0 + rr + r)] =
+                                res[(r * 2 + v) * 16 + l];
+                    }
+            }
+        }
+    }
+}
+
+size_t scratch_q8_0(int64_t n) {
+    return kRowBlock * row_bytes_unpacked(n, {32, false});
+}
+size_t scratch_k45(int64_t n) {
+    return kRowBlock * row_bytes_unpacked(n, {32, true});
+}
+size_t scratch_q6_k(int64_t n) {
+    return kRowBlock * row_bytes_unpacked(n, {16, false});
+}
+
+template <UnpackFn Unpack>
+void gemm_q8_0_like(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xp,
+                    int64_t nt, float* out, size_t out_stride, void* scratch) {
+    gemm_rows(n, static_cast<const uint8_t*>(w), w_stride, nr, static_cast<const uint8_t*>(xp),
+              q8_0_group_bytes(n), nt, out, out_stride, static_cast<uint8_t*>(scratch), {32, false},
+              Unpack, kTiles<TQ8_0>);
+}
+template <bool Five>
+void gemm_k45(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xp, int64_t nt,
+              float* out, size_t out_stride, void* scratch) {
+    gemm_rows(n, static_cast<const uint8_t*>(w), w_stride, nr, static_cast<const uint8_t*>(xp),
+              q8_k_group_bytes(n), nt, out, out_stride, static_cast<uint8_t*>(scratch), {32, true},
+              unpack_k45<Five>, kTiles<TK45>);
+}
+void gemm_q6_k(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xp, int64_t nt,
+               float* out, size_t out_stride, void* scratch) {
+    gemm_rows(n, static_cast<const uint8_t*>(w), w_stride, nr, static_cast<const uint8_t*>(xp),
+              q8_k_group_bytes(n), nt, out, out_stride, static_cast<uint8_t*>(scratch), {16, false},
+              unpack_q6_k, kTiles<TQ6_K>);
+}
+
+constexpr Gemm kGemmQ8_0{kGroup, pack_bytes_q8_0, pack_q8_0, scratch_q8_0,
+                         gemm_q8_0_like<unpack_q8_0>};
+constexpr Gemm kGemmQ4_0{kGroup, pack_bytes_q8_0, pack_q8_0, scratch_q8_0,
+                         gemm_q8_0_like<unpack_q4_0>};
+constexpr Gemm kGemmQ4_K{kGroup, pack_bytes_q8_k, pack_q8_k, scratch_k45, gemm_k45<false>};
+constexpr Gemm kGemmQ5_K{kGroup, pack_bytes_q8_k, pack_q8_k, scratch_k45, gemm_k45<true>};
+constexpr Gemm kGemmQ6_K{kGroup, pack_bytes_q8_k, pack_q8_k, scratch_q6_k, gemm_q6_k};
+
 }  // namespace
 
 using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
@@ -467,6 +869,23 @@ VecDotFn avx512vnni_vec_dot(Type t) {
     }
 }
 
+const Gemm* avx512vnni_gemm(Type t) {
+    switch (t) {
+        case Type::Q8_0:
+            return &kGemmQ8_0;
+        case Type::Q4_0:
+            return &kGemmQ4_0;
+        case Type::Q4_K:
+            return &kGemmQ4_K;
+        case Type::Q5_K:
+            return &kGemmQ5_K;
+        case Type::Q6_K:
+            return &kGemmQ6_K;
+        default:
+            return nullptr;
+    }
+}
+
 QuantizeFn avx512_quantize(Type t) {
     switch (t) {
         case Type::Q8_0:
@@ -491,6 +910,9 @@ VecDotFn avx512vnni_vec_dot(Type) {
     return nullptr;
 }
 QuantizeFn avx512_quantize(Type) {
+    return nullptr;
+}
+const Gemm* avx512vnni_gemm(Type) {
     return nullptr;
 }
 }  // namespace ragd::quant::detail

@@ -1,8 +1,11 @@
 #include "generate/threadpool.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <string>
@@ -25,7 +28,53 @@ int physical_cores() {
     return n < 1 ? 1 : n;
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : physical_cores()) {
+namespace {
+
+// How a thread waiting for the next job (or the caller waiting for the workers) waits
+// before it blocks. Decode runs ~250 jobs per token with serial gaps of up to a few
+// hundred microseconds between them (rope, SiLU, sampling), and a worker that has gone to
+// sleep costs a futex wake-up: in a VM tens of microseconds or more (an IPI to a halted
+// vCPU). 1000 pauses (~50 us on Zen 5) alone was too short: workers slept several times
+// per layer. So after the pauses the thread keeps polling with sched_yield, up to 500 us
+// by default (RAGD_POLL_US; 0 blocks right after the pauses, the old behaviour): on an
+// idle core sched_yield returns at once and the thread stays awake. Pure spinning for 2 ms
+// made decode 5x slower with other processes on the cores, and with more threads than
+// CPUs polling only takes time from the threads that work, so then it is off.
+constexpr int kSpins = 1000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+std::chrono::microseconds poll_time(int n_threads) {
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online > 0 && n_threads > online) return std::chrono::microseconds(0);
+    const char* env = std::getenv("RAGD_POLL_US");
+    return std::chrono::microseconds(env ? std::max(0L, std::atol(env)) : 500L);
+}
+
+// Waits until done() or the pauses and the polling time have passed; returns done().
+template <class Done>
+bool spin_until(Done done, std::chrono::microseconds poll) {
+    for (int i = 0; i < kSpins; ++i) {
+        if (done()) return true;
+        cpu_relax();
+    }
+    if (poll.count() == 0) return done();
+    const auto deadline = std::chrono::steady_clock::now() + poll;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        sched_yield();
+    }
+    return true;
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(n_threads > 0 ? n_threads : physical_cores()), poll_(poll_time(n_threads_)) {
     for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -38,24 +87,10 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-namespace {
-
-// Spins of about 50 ns each (pause) before blocking: some 50 microseconds.
-constexpr int kSpins = 1000;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-}  // namespace
-
 void ThreadPool::worker_loop(int ith) {
     uint64_t seen = 0;
     for (;;) {
-        for (int i = 0; i < kSpins && generation_.load(std::memory_order_acquire) == seen; ++i)
-            cpu_relax();
+        spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, poll_);
         const std::function<void(int, int)>* job;
         {
             std::unique_lock<std::mutex> lock(mu_);
@@ -89,8 +124,7 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     }
     if (wake) wake_.notify_all();
     fn(0, n_threads_);
-    for (int i = 0; i < kSpins && pending_.load(std::memory_order_acquire) != 0; ++i) cpu_relax();
-    if (pending_.load(std::memory_order_acquire) != 0) {
+    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, poll_)) {
         std::unique_lock<std::mutex> lock(mu_);
         done_.wait(lock, [&] { return pending_.load() == 0; });
     }

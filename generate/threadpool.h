@@ -3,11 +3,13 @@
 // The engine calls parallel_for hundreds of times per token (every matrix product), so
 // workers live as long as the pool and wait on a generation counter; nothing is created
 // per call. The calling thread takes part as worker 0. Between jobs a worker spins for a
-// short while before it sleeps: a futex wake-up costs tens of microseconds, and the next
-// matrix product usually follows within a few.
+// short while, then polls with sched_yield for up to 500 us (RAGD_POLL_US) before it sleeps:
+// a futex wake-up costs tens of microseconds (more in a VM), and the next matrix product
+// usually follows within a few.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -37,6 +39,7 @@ class ThreadPool {
 
   private:
     int n_threads_;
+    std::chrono::microseconds poll_;  // sched_yield polling before blocking (see .cpp)
     std::vector<std::thread> workers_;
     std::mutex mu_;
     std::condition_variable wake_, done_;

@@ -8,7 +8,8 @@
 // of 4096-column rows, so that every pass reads memory. One thread, rates per second of
 // CPU time; the kernel vec_dot_fn picks is also run at 512MiB on 1 and 2 threads splitting
 // the rows, rates per second of real time (the decode situation). Also the activation
-// quantizers (quantize_row of 4096 floats to Q8_0 and Q8_K).
+// quantizers (quantize_row of 4096 floats to Q8_0 and Q8_K), and the prefill GEMM
+// ("gemm/": a 4096x4096 matrix against 16, 64, 256 tokens; ops = 2 * rows * cols * tokens).
 //
 //   build/bench/kernels_bench [--benchmark_filter=Q4_K] [--benchmark_repetitions=5]
 // With repetitions, the "_max" rows give the best rate seen (time columns there are the
@@ -116,6 +117,62 @@ void BM_matvec(benchmark::State& state, Type t, quant::Isa isa, int64_t rows, in
         benchmark::Counter(k * 2.0 * double((r1 - r0) * cols), benchmark::Counter::kIsRate);
 }
 
+// Prefill: rows x 4096 weights against nt activation rows (quantized from N(0, 1)).
+// "gemm": the blocked kernel (activations packed once, outside the timing: ops.cpp packs
+// once per product, ~1% of it); "loop": a vec_dot per row and token, the engine's path
+// before the blocked kernels. With T threads each takes a contiguous share of the rows.
+struct Activations {
+    std::vector<uint8_t> x, packed;
+};
+
+Activations activations(Type t, int64_t cols, int64_t nt, const quant::Gemm* g) {
+    Activations a;
+    const Type xt = quant::vec_dot_type(t);
+    const size_t xrb = ragd::gguf::row_bytes(xt, cols);
+    a.x.resize(xrb * size_t(nt));
+    std::mt19937 rng(7);
+    std::normal_distribution<float> gd(0.0f, 1.0f);
+    std::vector<float> f(static_cast<size_t>(cols));
+    for (int64_t i = 0; i < nt; ++i) {
+        for (auto& v : f) v = gd(rng);
+        quant::quantize_row(xt, f.data(), a.x.data() + size_t(i) * xrb, cols);
+    }
+    if (g) {
+        a.packed.resize(g->pack_bytes(cols, nt));
+        g->pack(cols, a.x.data(), xrb, nt, a.packed.data());
+    }
+    return a;
+}
+
+void BM_gemm(benchmark::State& state, Type t, bool blocked, int64_t rows, int64_t cols,
+             int64_t nt) {
+    const quant::Gemm* g = blocked ? quant::gemm_fn(t) : nullptr;
+    const quant::VecDotFn dot = quant::vec_dot_fn(t);
+    const std::shared_ptr<const Matrix> m = matrix(t, rows, cols);
+    const Activations a = activations(t, cols, nt, g);
+    const size_t xrb = ragd::gguf::row_bytes(quant::vec_dot_type(t), cols);
+    const int64_t r0 = rows * state.thread_index() / state.threads();
+    const int64_t r1 = rows * (state.thread_index() + 1) / state.threads();
+    std::vector<float> out(size_t(rows * nt));
+    std::vector<uint8_t> scratch(g ? g->scratch_bytes(cols) : 0);
+    for (auto _ : state) {
+        if (g) {
+            g->run(cols, m->w + size_t(r0) * m->row_bytes, m->row_bytes, r1 - r0, a.packed.data(),
+                   nt, out.data() + r0, size_t(rows), scratch.data());
+        } else {
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t i = 0; i < nt; ++i)
+                    out[size_t(i * rows + r)] =
+                        dot(cols, m->w + size_t(r) * m->row_bytes, a.x.data() + size_t(i) * xrb);
+        }
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    const double k = double(state.iterations()) * state.threads();
+    state.counters["ops"] =
+        benchmark::Counter(k * 2.0 * double((r1 - r0) * cols * nt), benchmark::Counter::kIsRate);
+}
+
 void BM_quantize(benchmark::State& state, Type t) {
     const int64_t n = 4096;
     std::vector<float> f(static_cast<size_t>(n));
@@ -158,6 +215,23 @@ void register_all() {
                 // the kernel the engine uses, from memory, also on 2 threads (real time)
                 if (size == 1 && quant::vec_dot_fn(t) == quant::vec_dot_kernel(t, isa))
                     b->Threads(1)->Threads(2)->UseRealTime();
+            }
+        }
+    }
+    // prefill: a 4096x4096 matrix against a batch of tokens
+    for (Type t : {Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::Q8_0, Type::Q4_0}) {
+        for (int64_t nt : {16, 64, 256}) {
+            for (bool blocked : {true, false}) {
+                if (blocked && !quant::gemm_fn(t)) continue;
+                if (!blocked && nt != 64) continue;  // the loop's rate does not depend on nt
+                std::string name = std::string("gemm/") + type_name(t) +
+                                   (blocked ? "/blocked" : "/loop") + "/4096x4096x" +
+                                   std::to_string(nt);
+                auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_gemm, t, blocked,
+                                                       int64_t(4096), int64_t(4096), nt)
+                              ->Unit(benchmark::kMillisecond)
+                              ->ComputeStatistics("max", max_of);
+                if (blocked && nt == 256) b->Threads(1)->Threads(2)->UseRealTime();
             }
         }
     }

@@ -8,6 +8,9 @@
 #   - the machine's memory bandwidth (bench/membw) and the decode ceiling it implies;
 #   - load time and peak RSS of `ragd run` (the weights are mapped, never copied);
 #   - `ragd bench` prefill (pp512) and decode (tg128) tokens/s at 1 and 2 threads.
+# Environment: REPS (3), NO_MMAP=1 (bench with --no-mmap, as the issue's figures),
+# BASELINE=OLD_RAGD (an older ragd binary run alternately with the new one, each bench
+# line prefixed by the binary: an A/B that shares whatever load the machine has).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"
@@ -34,6 +37,10 @@ for type in Q4_K_M Q8_0; do
         "$build/ragd" run -m "$f" -p "The license grants you the right to" -n 16 --temp 0 -t 2 \
         2>&1 >/dev/null | grep -E "load|prompt|generated|peak RSS"
     for t in 1 2; do
-        "$build/ragd" bench -m "$f" -p 512 -n 128 -t "$t" -r "$reps" --json 2>/dev/null
+        for bin in "$build/ragd" ${BASELINE:+"$BASELINE"}; do
+            echo -n "$bin: "
+            "$bin" bench -m "$f" -p 512 -n 128 -t "$t" -r "$reps" ${NO_MMAP:+--no-mmap} --json \
+                2>/dev/null
+        done
     done
 done

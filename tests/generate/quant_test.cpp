@@ -778,5 +778,113 @@ TEST(QuantDot, SimdMatchesScalar) {
     }
 }
 
+TEST(QuantGemm, ScalarIsTheLoopOfScalarDots) {
+    // The scalar GEMM is the reference the blocked ones are held to: bit for bit the
+    // scalar vec_dot of every (row, token).
+    for (Type t : kWeightTypes) {
+        const Gemm* g = gemm_kernel(t, Isa::Scalar);
+        ASSERT_NE(g, nullptr) << tname(t);
+        const int64_t n = layout(t).block == 1 ? 64 : 2 * layout(t).block, nr = 3, nt = 5;
+        std::vector<uint8_t> w, x;
+        for (int64_t r = 0; r < nr; ++r) {
+            Rows a = random_rows(t, n, uint32_t(11 + r), false);
+            w.insert(w.end(), a.w.begin(), a.w.end());
+        }
+        for (int64_t i = 0; i < nt; ++i) {
+            Rows a = random_rows(t, n, uint32_t(50 + i), false);
+            x.insert(x.end(), a.x.begin(), a.x.end());
+        }
+        const size_t wrb = rbytes(t, n), xrb = rbytes(vec_dot_type(t), n);
+        std::vector<uint8_t> packed(g->pack_bytes(n, nt)), scratch(g->scratch_bytes(n) + 1);
+        g->pack(n, x.data(), xrb, nt, packed.data());
+        std::vector<float> out(size_t(nr * nt));
+        g->run(n, w.data(), wrb, nr, packed.data(), nt, out.data(), size_t(nr), scratch.data());
+        VecDotFn dot = vec_dot_kernel(t, Isa::Scalar);
+        for (int64_t r = 0; r < nr; ++r)
+            for (int64_t i = 0; i < nt; ++i)
+                EXPECT_EQ(out[size_t(i * nr + r)], dot(n, &w[size_t(r) * wrb], &x[size_t(i) * xrb]))
+                    << tname(t);
+    }
+}
+
+TEST(QuantGemm, BlockedMatchesScalar) {
+    // Every blocked GEMM against the scalar vec_dot of each (row, token), on random blocks
+    // (some with extreme scales), for row and token counts around the kernels' tiles (4
+    // rows, 16-token groups, 16-row blocks), at odd addresses, with the activations packed
+    // in one piece or group by group. Integer sums are exact; each output is the sum over
+    // blocks of a float-scaled exact integer, accumulated in float, so as for the vec_dot
+    // kernels |gemm - scalar| <= 1e-6 * sum |w x|.
+    const Isa best = detected_isa();
+    int tested = 0;
+    double worst = 0;
+    for (Type t : kWeightTypes) {
+        for (int level = int(Isa::AVX2); level <= int(best); ++level) {
+            const Gemm* g = gemm_kernel(t, Isa(level));
+            if (!g) continue;
+            ++tested;
+            const bool k = layout(t).block == 256;
+            const std::vector<int64_t> lens =
+                k ? std::vector<int64_t>{256, 512, 4096} : std::vector<int64_t>{32, 96, 1024, 4096};
+            const struct {
+                int64_t nr, nt;
+            } shapes[] = {{1, 1}, {5, 3}, {4, 16}, {19, 17}, {37, 40}, {16, 33}};
+            for (int64_t n : lens) {
+                for (auto sh : shapes) {
+                    if (n == 4096 && sh.nr * sh.nt > 200) continue;  // keeps the test quick
+                    const size_t wrb = rbytes(t, n), xrb = rbytes(vec_dot_type(t), n);
+                    std::vector<uint8_t> wbuf(wrb * size_t(sh.nr) + 65),
+                        xbuf(xrb * size_t(sh.nt) + 67);
+                    uint8_t* w = wbuf.data() + (64 - uintptr_t(wbuf.data()) % 64) % 64 + 1;
+                    uint8_t* x = xbuf.data() + (64 - uintptr_t(xbuf.data()) % 64) % 64 + 3;
+                    for (int64_t r = 0; r < sh.nr; ++r) {
+                        Rows a = random_rows(t, n, uint32_t(1000 * n + r), r % 7 == 3);
+                        std::memcpy(w + size_t(r) * wrb, a.w.data(), wrb);
+                    }
+                    for (int64_t i = 0; i < sh.nt; ++i) {
+                        Rows a = i % 5 == 4 ? quantized_rows(t, n, uint32_t(i))
+                                            : random_rows(t, n, uint32_t(77 * n + i), false);
+                        std::memcpy(x + size_t(i) * xrb, a.x.data(), xrb);
+                    }
+                    std::vector<uint8_t> packed(g->pack_bytes(n, sh.nt)), p2(packed.size());
+                    std::vector<uint8_t> scratch(g->scratch_bytes(n));
+                    g->pack(n, x, xrb, sh.nt, packed.data());
+                    // group by group gives the same bytes
+                    const int64_t pg = g->pack_group;
+                    for (int64_t t0 = 0; t0 < sh.nt; t0 += pg)
+                        g->pack(n, x + size_t(t0) * xrb, xrb, std::min(pg, sh.nt - t0),
+                                p2.data() + size_t(t0 / pg) * g->pack_bytes(n, pg));
+                    EXPECT_EQ(packed, p2) << tname(t);
+                    const size_t os = size_t(sh.nr) + 3;  // output rows further apart
+                    std::vector<float> out(os * size_t(sh.nt), -7.0f);
+                    g->run(n, w, wrb, sh.nr, packed.data(), sh.nt, out.data(), os, scratch.data());
+                    VecDotFn dot = vec_dot_kernel(t, Isa::Scalar);
+                    for (int64_t r = 0; r < sh.nr; ++r)
+                        for (int64_t i = 0; i < sh.nt; ++i) {
+                            const uint8_t* wr = w + size_t(r) * wrb;
+                            const uint8_t* xr = x + size_t(i) * xrb;
+                            double ref, mag;
+                            reference_dot(t, n, wr, xr, ref, mag);
+                            const double a = out[size_t(i) * os + size_t(r)], b = dot(n, wr, xr);
+                            ASSERT_TRUE(std::isfinite(a)) << tname(t);
+                            EXPECT_LE(std::fabs(a - b), 1e-6 * mag + 1e-30)
+                                << isa_name(Isa(level)) << " " << tname(t) << " n=" << n
+                                << " r=" << r << " t=" << i << ": gemm " << a << " scalar " << b;
+                            if (mag > 0) worst = std::max(worst, std::fabs(a - b) / mag);
+                        }
+                    for (int64_t i = 0; i < sh.nt; ++i)  // nothing written between rows
+                        for (size_t r = size_t(sh.nr); r < os; ++r)
+                            EXPECT_EQ(out[size_t(i) * os + r], -7.0f);
+                }
+            }
+        }
+    }
+    std::printf("  %d blocked GEMMs, worst |gemm-scalar| / sum|wx| = %.3g\n", tested, worst);
+    if (best >= Isa::AVX512_VNNI) {
+        EXPECT_EQ(tested, 5);
+    }
+    for (Type t : kWeightTypes)
+        EXPECT_EQ(gemm_fn(t), best >= Isa::AVX512_VNNI ? gemm_kernel(t, best) : nullptr);
+}
+
 }  // namespace
 }  // namespace ragd::quant

@@ -49,6 +49,21 @@ TEST(ThreadPool, JobsAfterWorkersFellAsleep) {
     }
 }
 
+TEST(ThreadPool, CallerWaitsPastItsPollingForASlowWorker) {
+    // A worker busy longer than the caller polls (2 ms): the caller must block and be
+    // woken by the last worker, with every job's effects visible after run returns.
+    ThreadPool pool(2);
+    for (int round = 0; round < 3; ++round) {
+        std::vector<int> done(2, 0);
+        pool.run([&](int ith, int) {
+            if (ith == 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            done[size_t(ith)] = round + 1;
+        });
+        EXPECT_EQ(done[0], round + 1);
+        EXPECT_EQ(done[1], round + 1);
+    }
+}
+
 TEST(ThreadPool, PhysicalCoresIsPositive) {
     EXPECT_GE(physical_cores(), 1);
     ThreadPool pool(0);
