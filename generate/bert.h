@@ -43,8 +43,7 @@ class BertModel {
   public:
     // Maps PATH and checks every tensor the architecture needs (shape, supported type).
     // Throws ragd::Error like Model::load.
-    static std::unique_ptr<BertModel> load(const std::string& path,
-                                           bool read_into_memory = false);
+    static std::unique_ptr<BertModel> load(const std::string& path, bool read_into_memory = false);
     static std::unique_ptr<BertModel> from_file(gguf::File file);
     ~BertModel();
 
@@ -56,6 +55,7 @@ class BertModel {
     struct Impl;  // weights; defined in bert.cpp
 
   private:
+    friend class Encoder;
     explicit BertModel(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
@@ -68,10 +68,11 @@ class Encoder {
     ~Encoder();
 
     // Token ids of text as the model expects them: [CLS] text [SEP], truncated to the
-    // model's context (the [SEP] kept).
+    // model's context (the [SEP] kept). An empty text gives [CLS] [SEP].
     std::vector<int32_t> tokenize(const std::string& text) const;
     // Token ids of a (query, document) pair for a cross-encoder: [CLS] q [SEP] d [SEP],
-    // the document truncated to fit.
+    // truncated to the context by dropping tokens from the end of the longer part first.
+    // rerank() gives the document's segment token type 1 when the model has two types.
     std::vector<int32_t> tokenize_pair(const std::string& query, const std::string& doc) const;
 
     // Per-token output states of each sequence (n_tokens × n_embd each, after the last
@@ -80,19 +81,33 @@ class Encoder {
     std::vector<std::vector<float>> forward(const std::vector<std::vector<int32_t>>& batch);
 
     // One vector per text (texts.size() × dim() floats), pooled (Pooling::None: the
-    // model's own pooling) and L2-normalised when normalize is set. Runs in batches of
-    // up to batch_tokens tokens.
+    // model's own pooling; mean for a model whose pooling_type is none, the [CLS] state
+    // for a reranker) and L2-normalised when normalize is set. Over-long texts are
+    // truncated (tokenize). Texts are packed into forward passes of up to batch_tokens
+    // tokens (a longer text runs alone). Throws InvalidArgument for Pooling::Rank.
     std::vector<float> embed(const std::vector<std::string>& texts, Pooling pooling = Pooling::None,
                              bool normalize = true);
+    // The same for texts already tokenized (tokenize()), e.g. by a chunker that counts
+    // the model's tokens. Throws like forward() on bad ids.
+    std::vector<float> embed_ids(const std::vector<std::vector<int32_t>>& seqs,
+                                 Pooling pooling = Pooling::None, bool normalize = true);
 
     // Relevance of each document to the query (the reranker's raw score, higher is more
-    // relevant). Throws Error(InvalidArgument) when the model has no classification head.
+    // relevant): the first output of cls.output·tanh(cls·h + b) + b' on the [CLS] state h
+    // (without cls.output: the first element of the tanh). Throws
+    // Error(InvalidArgument) when the model has no classification head.
     std::vector<float> rerank(const std::string& query, const std::vector<std::string>& docs);
 
     int batch_tokens = 2048;  // tokens per forward pass at most
 
   private:
     struct Scratch;
+    void check(const std::vector<std::vector<int32_t>>& batch) const;
+    void run(const std::vector<std::vector<int32_t>>& batch, size_t begin, size_t end,
+             const std::vector<size_t>* second);
+    template <typename Fn>
+    void batched(const std::vector<std::vector<int32_t>>& seqs, const std::vector<size_t>* second,
+                 Fn fn);
     const BertModel& model_;
     std::unique_ptr<ThreadPool> pool_;
     std::unique_ptr<Scratch> scratch_;

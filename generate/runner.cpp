@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "config/config.h"
 
@@ -58,6 +59,36 @@ std::string valid_utf8(const std::string& s) {
     return out;
 }
 
+// The grammar as a sampler constraint; budget: tokens that may follow the next one.
+class GrammarConstraint : public TokenConstraint {
+  public:
+    GrammarConstraint(GrammarMatcher& m, const GrammarVocab& v, Generation& g)
+        : m_(m), v_(v), g_(g) {}
+    int budget = -1;
+    bool allows(int32_t id) override {
+        auto t0 = Clock::now();
+        bool ok = id < v_.n_vocab() && m_.allows_token(v_, id, budget);
+        g_.constraint_seconds += since(t0);
+        return ok;
+    }
+    size_t mask(float* logits, int n_vocab) override {
+        auto t0 = Clock::now();
+        size_t n = m_.fill_mask(v_, budget, allowed_);
+        for (int i = 0; i < n_vocab; ++i)
+            if (i >= int(allowed_.size()) || !allowed_[size_t(i)])
+                logits[i] = -std::numeric_limits<float>::infinity();
+        g_.constraint_seconds += since(t0);
+        ++g_.constraint_masks;
+        return n;
+    }
+
+  private:
+    GrammarMatcher& m_;
+    const GrammarVocab& v_;
+    Generation& g_;
+    std::vector<uint8_t> allowed_;
+};
+
 }  // namespace
 
 std::string StopFilter::push(const std::string& piece) {
@@ -92,9 +123,9 @@ std::string StopFilter::flush() {
     return out;
 }
 
-ModelRunner::ModelRunner(std::unique_ptr<Model> model, int n_ctx, int n_threads)
+ModelRunner::ModelRunner(std::unique_ptr<Model> model, int n_ctx, int n_threads, KvType kv_type)
     : model_(std::move(model)),
-      seq_(*model_, n_ctx, n_threads),
+      seq_(*model_, n_ctx, n_threads, kv_type),
       chat_format_(detect_chat_format(model_->file().get_string("tokenizer.chat_template"))) {}
 
 std::vector<int32_t> ModelRunner::tokenize_prompt(const std::string& text) const {
@@ -157,10 +188,23 @@ Generation ModelRunner::run(const std::vector<int32_t>& prompt, const GenerateOp
 
     t0 = Clock::now();
     const Tokenizer& tok = model_->tokenizer();
-    StopFilter filter(options.stop);
-    std::vector<int32_t> history = prompt;
     const int room = seq_.n_ctx() - int(prompt.size());
     const int limit = std::min(options.max_tokens, room);
+    std::unique_ptr<GrammarMatcher> matcher;
+    std::unique_ptr<GrammarConstraint> constraint;
+    if (options.grammar) {
+        if (!vocab_) vocab_ = std::make_unique<GrammarVocab>(tok);
+        matcher = std::make_unique<GrammarMatcher>(options.grammar);
+        if (matcher->min_remaining() > uint32_t(limit))
+            throw Error(Error::Code::InvalidArgument,
+                        "the output format needs at least " +
+                            std::to_string(matcher->min_remaining()) + " bytes but only " +
+                            std::to_string(limit) +
+                            " tokens may be generated (max_tokens or the context)");
+        constraint = std::make_unique<GrammarConstraint>(*matcher, *vocab_, g);
+    }
+    StopFilter filter(matcher ? std::vector<std::string>{} : options.stop);
+    std::vector<int32_t> history = prompt;
     g.finish_reason = "length";
     auto emit = [&](const std::string& text) {
         if (text.empty()) return true;
@@ -168,11 +212,19 @@ Generation ModelRunner::run(const std::vector<int32_t>& prompt, const GenerateOp
         return !on_text || on_text(text);
     };
     while (g.completion_tokens < limit) {
-        int32_t next = sampler.sample(seq_.logits().data(), model_->params().n_vocab, history);
+        if (matcher && matcher->is_terminal()) {
+            g.finish_reason = "stop";
+            break;
+        }
+        if (constraint) constraint->budget = limit - g.completion_tokens - 1;
+        int32_t next = sampler.sample(seq_.logits().data(), model_->params().n_vocab, history,
+                                      constraint.get());
         if (tok.is_end_of_generation(next)) {
             g.finish_reason = "stop";
             break;
         }
+        if (matcher && !matcher->accept_token(*vocab_, next))
+            throw Error(Error::Code::Internal, "constrained generation: a disallowed token");
         ++g.completion_tokens;
         history.push_back(next);
         if (!emit(filter.push(tok.piece(next)))) {
@@ -184,6 +236,12 @@ Generation ModelRunner::run(const std::vector<int32_t>& prompt, const GenerateOp
             break;
         }
         if (g.completion_tokens < limit) seq_.eval(&next, 1);
+    }
+    if (matcher && g.finish_reason != "cancelled") {
+        if (!matcher->is_complete())
+            throw Error(Error::Code::Internal,
+                        "constrained generation ended before the output was complete");
+        g.finish_reason = "stop";
     }
     if (g.finish_reason != "cancelled") emit(filter.flush());
     g.generate_seconds = since(t0);

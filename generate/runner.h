@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "generate/chat.h"
+#include "generate/grammar.h"
 #include "generate/model.h"
 #include "generate/sampler.h"
 
@@ -24,6 +25,14 @@ struct GenerateOptions {
     int max_tokens = 512;           // tokens to generate at most
     SamplerParams sampling;         // temperature 0 is greedy
     std::vector<std::string> stop;  // stop strings (cut from the output)
+    // Constrained decoding (generate/grammar.h, json_schema.h): only tokens the grammar
+    // allows are sampled, and the text is a complete sentence of the grammar when
+    // generation ends, within max_tokens: when the tokens left get tight, only tokens
+    // that keep completion reachable are allowed (each later token can add one byte). Stop
+    // strings are not applied (the grammar decides the end); finish_reason is "stop" once
+    // the text is complete. A grammar that needs more than max_tokens bytes at least is
+    // an InvalidArgument error before anything runs.
+    std::shared_ptr<const Grammar> grammar;
 };
 
 struct Generation {
@@ -33,6 +42,8 @@ struct Generation {
     int completion_tokens = 0;
     std::string finish_reason;  // "stop" (EOS or stop string), "length", "cancelled"
     double prompt_seconds = 0, generate_seconds = 0;
+    double constraint_seconds = 0;  // of generate_seconds: token checks and masks
+    int constraint_masks = 0;       // full vocabulary masks computed
 };
 
 // Receives each new piece of text; returns false to cancel (a client went away).
@@ -41,7 +52,8 @@ using OnText = std::function<bool(const std::string& piece)>;
 class ModelRunner {
   public:
     // n_ctx 0: the model's trained length capped at Sequence::kDefaultContext.
-    ModelRunner(std::unique_ptr<Model> model, int n_ctx = 0, int n_threads = 0);
+    ModelRunner(std::unique_ptr<Model> model, int n_ctx = 0, int n_threads = 0,
+                KvType kv_type = KvType::F32);
 
     const Model& model() const { return *model_; }
     int n_ctx() const { return seq_.n_ctx(); }
@@ -64,6 +76,7 @@ class ModelRunner {
 
   private:
     std::unique_ptr<Model> model_;
+    std::unique_ptr<GrammarVocab> vocab_;  // built on the first constrained request
     Sequence seq_;
     ChatFormat chat_format_;
     std::mutex mu_;

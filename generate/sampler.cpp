@@ -33,7 +33,21 @@ Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.see
     validate(params_);
 }
 
-int32_t Sampler::sample(const float* logits, int n_vocab, const std::vector<int32_t>& history) {
+int32_t Sampler::sample(const float* logits, int n_vocab, const std::vector<int32_t>& history,
+                        TokenConstraint* constraint) {
+    int32_t t = sample_free(logits, n_vocab, history);
+    if (!constraint || constraint->allows(t)) return t;
+    masked_.assign(logits, logits + n_vocab);
+    if (constraint->mask(masked_.data(), n_vocab) == 0)
+        throw Error(Error::Code::Internal, "constrained generation: no token is allowed");
+    t = sample_free(masked_.data(), n_vocab, history);
+    // A draw can only land on a masked token through rounding; take the best allowed one.
+    if (!std::isfinite(masked_[size_t(t)])) t = argmax(masked_.data(), n_vocab);
+    return t;
+}
+
+int32_t Sampler::sample_free(const float* logits, int n_vocab,
+                             const std::vector<int32_t>& history) {
     // Temperature 0 is plain greedy decoding: the argmax of the model's own logits.
     if (params_.temperature == 0.0f) return argmax(logits, n_vocab);
     cand_.resize(size_t(n_vocab));

@@ -30,16 +30,39 @@ struct SamplerParams {
 // Throws ragd::Error(InvalidArgument) naming the first parameter out of range.
 void validate(const SamplerParams& params);
 
+// Restricts which tokens may be sampled (constrained decoding, generate/grammar.h).
+class TokenConstraint {
+  public:
+    virtual ~TokenConstraint() = default;
+    virtual bool allows(int32_t id) = 0;
+    // Sets the logits of disallowed tokens to -infinity; returns how many are allowed.
+    virtual size_t mask(float* logits, int n_vocab) = 0;
+};
+
 class Sampler {
   public:
     explicit Sampler(const SamplerParams& params);
     // history: the tokens so far (prompt and generated), for the repetition penalty.
-    int32_t sample(const float* logits, int n_vocab, const std::vector<int32_t>& history);
+    //
+    // With a constraint, the result is always a token it allows. The full mask costs a
+    // walk of the vocabulary, so the token is first sampled from the unmasked logits and
+    // kept when allowed; only when it is not are the logits masked (disallowed ones set to
+    // -inf before penalties, top-k and the rest) and the token sampled again. Greedy, the
+    // unmasked argmax when allowed is the masked argmax; sampling, accepting a draw from p
+    // when allowed and else drawing from p restricted to the allowed set A gives each
+    // allowed token p(t) + (1 - p(A)) p(t) / p(A) = p(t) / p(A): the masked distribution.
+    // (With top-k/top-p truncation the two differ slightly: truncation then applies to
+    // the unmasked candidates first.) Throws ragd::Error(Internal) when the constraint
+    // allows nothing.
+    int32_t sample(const float* logits, int n_vocab, const std::vector<int32_t>& history,
+                   TokenConstraint* constraint = nullptr);
 
   private:
     SamplerParams params_;
     std::mt19937_64 rng_;
     std::vector<std::pair<float, int32_t>> cand_;
+    std::vector<float> masked_;
+    int32_t sample_free(const float* logits, int n_vocab, const std::vector<int32_t>& history);
 };
 
 int32_t argmax(const float* logits, int n);

@@ -8,6 +8,7 @@ PACKAGES=(
     libsqlite3-dev libxapian-dev libfaiss-dev libcpprest-dev libssl-dev
     nlohmann-json3-dev libpoppler-cpp-dev
     libgtest-dev libgmock-dev libbenchmark-dev
+    json-schema-test-suite
 )
 # The tokenizer tests compare against the JavaScript tokenizers of real vocabularies
 # (npm packages): Node.js and npm, from Debian unless the machine already has them.

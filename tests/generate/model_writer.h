@@ -3,10 +3,12 @@
 // weights near 1, so every architecture and weight type can be built at any size.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "tests/generate/gguf_writer.h"
@@ -162,6 +164,211 @@ inline GGUFWriter make_model(const ModelSpec& s) {
     }
     if (!s.tied_output) matrix("output.weight", s.n_embd, s.n_vocab, s.output_type);
     return w;
+}
+
+}  // namespace ragd::test
+
+namespace ragd::test {
+
+// ---------------------------------------------------------------------------------------
+// Encoders (bert, nomic-bert), for the embedding and reranking tests and benchmarks.
+// ---------------------------------------------------------------------------------------
+
+struct BertSpec {
+    std::string arch = "bert";  // bert, nomic-bert
+    int n_vocab = 1024;         // at least the base vocabulary (about 170 entries)
+    int n_embd = 64;
+    int n_layer = 2;
+    int n_head = 4;
+    int n_ff = 128;
+    int n_ctx = 512;     // context_length (bert: rows of position_embd)
+    int n_types = 2;     // rows of token_types.weight; 0 writes none
+    float eps = 1e-12f;  // layer_norm_epsilon
+    int pooling = 2;     // pooling_type as GGUF numbers it: 0 none, 1 mean, 2 cls, 3 last, 4 rank
+    float rope_theta = 1000.0f;                // nomic-bert
+    gguf::Type matrix_type = gguf::Type::F32;  // attention, FFN and head matrices
+    gguf::Type embd_type = gguf::Type::F32;    // token, type and position embeddings
+    bool cls_head = false;   // reranker: cls.weight/bias (dense + tanh) and cls.output.*
+    bool cls_output = true;  // with cls_head: also write cls.output.weight/bias
+    int n_cls_out = 1;       // rows of cls.output.weight
+    float weight_std = 0.02f;
+    uint64_t seed = 1;
+    // Tests: names of tensors to leave out, or to write with a wrong shape or a given type.
+    std::vector<std::string> omit;
+    std::vector<std::string> misshape;  // written with one row too many
+    std::vector<std::pair<std::string, gguf::Type>> overrides;
+    // Written as zero bytes of a type the quantizer may not produce (Q4_1, Q8_K...).
+    std::vector<std::pair<std::string, gguf::Type>> raw_types;
+};
+
+// A WordPiece vocabulary in the GGUF spelling (llama.cpp's converter): word-initial
+// pieces start with "▁", continuations are bare. [PAD] [UNK] [CLS] [SEP] [MASK] are ids
+// 0-4 (control tokens); then every printable ASCII character but upper-case letters as a
+// word, lower-case letters and digits as continuations, some English words and
+// suffixes, then two- and three-letter pieces up to n_vocab. Uncased, so text is lower-cased.
+inline std::vector<std::string> bert_test_vocab(int n_vocab) {
+    const std::string sp = "\xE2\x96\x81";
+    std::vector<std::string> v = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    std::unordered_set<std::string> seen(v.begin(), v.end());
+    auto add = [&](const std::string& t) {
+        if (int(v.size()) >= n_vocab || !seen.insert(t).second) return;
+        v.push_back(t);
+    };
+    for (int c = 33; c < 127; ++c)
+        if (!(c >= 'A' && c <= 'Z')) add(sp + char(c));
+    for (int c = 'a'; c <= 'z'; ++c) add(std::string(1, char(c)));
+    for (int c = '0'; c <= '9'; ++c) add(std::string(1, char(c)));
+    for (const char* w :
+         {"the",      "license",    "grants",   "you",   "right",   "to",     "copy",     "modify",
+          "and",      "distribute", "software", "this",  "program", "is",     "in",       "hope",
+          "that",     "it",         "will",     "be",    "useful",  "but",    "without",  "any",
+          "warranty", "hello",      "world",    "of",    "a",       "for",    "on",       "with",
+          "as",       "document",   "page",     "query", "answer",  "search", "contract", "data"})
+        add(sp + w);
+    for (const char* s : {"ing", "ed", "s", "es", "er", "ly", "tion", "ment", "al", "ity"}) add(s);
+    for (int a = 'a'; a <= 'z' && int(v.size()) < n_vocab; ++a)
+        for (int b = 'a'; b <= 'z' && int(v.size()) < n_vocab; ++b) {
+            add(sp + char(a) + char(b));
+            add(std::string() + char(a) + char(b));
+        }
+    for (int a = 'a'; a <= 'z' && int(v.size()) < n_vocab; ++a)
+        for (int b = 'a'; b <= 'z' && int(v.size()) < n_vocab; ++b)
+            for (int c = 'a'; c <= 'z' && int(v.size()) < n_vocab; ++c) {
+                add(sp + char(a) + char(b) + char(c));
+                add(std::string() + char(a) + char(b) + char(c));
+            }
+    for (int i = 0; int(v.size()) < n_vocab; ++i) add("[unused" + std::to_string(i) + "]");
+    return v;
+}
+
+inline GGUFWriter make_bert_model(const BertSpec& s) {
+    GGUFWriter w;
+    const std::string a = s.arch + ".";
+    const bool nomic = s.arch == "nomic-bert";
+    w.add_string("general.architecture", s.arch);
+    w.add_string("general.name", "ragd-test-" + s.arch);
+    w.add_u32("general.alignment", 32);
+    w.add_u32(a + "context_length", uint32_t(s.n_ctx));
+    w.add_u32(a + "embedding_length", uint32_t(s.n_embd));
+    w.add_u32(a + "block_count", uint32_t(s.n_layer));
+    w.add_u32(a + "feed_forward_length", uint32_t(s.n_ff));
+    w.add_u32(a + "attention.head_count", uint32_t(s.n_head));
+    w.add_f32(a + "attention.layer_norm_epsilon", s.eps);
+    w.add_bool(a + "attention.causal", false);
+    w.add_u32(a + "pooling_type", uint32_t(s.pooling));
+    if (nomic) {
+        w.add_f32(a + "rope.freq_base", s.rope_theta);
+        w.add_u32(a + "rope.dimension_count", uint32_t(s.n_embd / s.n_head));
+    }
+    if (s.cls_head && s.cls_output) {
+        std::vector<std::string> labels;
+        for (int i = 0; i < s.n_cls_out; ++i) labels.push_back("LABEL_" + std::to_string(i));
+        w.add_strings(a + "classifier.output_labels", labels);
+    }
+
+    std::vector<std::string> vocab = bert_test_vocab(s.n_vocab);
+    std::vector<int32_t> types(vocab.size(), 1);
+    for (int i = 0; i < 5; ++i) types[size_t(i)] = 3;
+    w.add_string("tokenizer.ggml.model", "bert");
+    w.add_strings("tokenizer.ggml.tokens", vocab);
+    w.add_i32s("tokenizer.ggml.token_type", types);
+    w.add_u32("tokenizer.ggml.token_type_count", uint32_t(std::max(1, s.n_types)));
+    w.add_u32("tokenizer.ggml.padding_token_id", 0);
+    w.add_u32("tokenizer.ggml.unknown_token_id", 1);
+    w.add_u32("tokenizer.ggml.bos_token_id", 2);
+    w.add_u32("tokenizer.ggml.seperator_token_id", 3);  // sic: llama.cpp's key
+    w.add_u32("tokenizer.ggml.mask_token_id", 4);
+
+    auto skip = [&](const std::string& name) {
+        for (const auto& o : s.omit)
+            if (o == name) return true;
+        return false;
+    };
+    auto rows_of = [&](const std::string& name, int rows) {
+        for (const auto& o : s.misshape)
+            if (o == name) return rows + 1;
+        return rows;
+    };
+    auto type_for = [&](const std::string& name, gguf::Type def) {
+        for (const auto& [key, t] : s.overrides)
+            if (name == key) return t;
+        return def;
+    };
+    auto raw = [&](const std::string& name, int64_t cols, int64_t rows) {
+        for (const auto& [key, t] : s.raw_types)
+            if (name == key) {
+                std::vector<int64_t> ne = {cols};
+                if (rows > 1) ne.push_back(rows);
+                w.add_tensor_raw(name, t, ne,
+                                 std::vector<uint8_t>(gguf::row_bytes(t, cols) * size_t(rows)));
+                return true;
+            }
+        return false;
+    };
+    uint64_t tensor_seed = s.seed * 0x9E3779B97F4A7C15ull + 7;
+    auto matrix = [&](const std::string& name, int cols, int rows, gguf::Type def, float sd) {
+        const uint64_t seed = ++tensor_seed;
+        if (skip(name) || raw(name, cols, rows)) return;
+        w.add_tensor_lazy(name, type_for(name, def), {cols, rows_of(name, rows)},
+                          [seed, cols, sd](int64_t r, float* v) {
+                              std::mt19937_64 g(seed * 1000003u + uint64_t(r));
+                              std::normal_distribution<float> nd(0.0f, sd);
+                              for (int c = 0; c < cols; ++c) v[c] = nd(g);
+                          });
+    };
+    auto vec = [&](const std::string& name, int n, float mean, float sd) {
+        const uint64_t seed = ++tensor_seed;
+        if (skip(name) || raw(name, n, 1)) return;
+        std::mt19937_64 g(seed);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<float> v(static_cast<size_t>(rows_of(name, n)));
+        for (float& x : v) x = mean + sd * nd(g);
+        w.add_tensor(name, type_for(name, gguf::Type::F32), {int64_t(v.size())}, v.data());
+    };
+    const int D = s.n_embd, F = s.n_ff;
+    const float sd = s.weight_std;
+    matrix("token_embd.weight", D, s.n_vocab, s.embd_type, 1.0f);
+    if (s.n_types > 0) matrix("token_types.weight", D, s.n_types, s.embd_type, 0.5f);
+    if (!nomic) matrix("position_embd.weight", D, s.n_ctx, s.embd_type, 0.5f);
+    vec("token_embd_norm.weight", D, 1.0f, 0.1f);
+    vec("token_embd_norm.bias", D, 0.0f, 0.1f);
+    for (int l = 0; l < s.n_layer; ++l) {
+        const std::string b = "blk." + std::to_string(l) + ".";
+        if (nomic) {
+            matrix(b + "attn_qkv.weight", D, 3 * D, s.matrix_type, sd);
+        } else {
+            matrix(b + "attn_q.weight", D, D, s.matrix_type, sd);
+            vec(b + "attn_q.bias", D, 0.0f, 0.1f);
+            matrix(b + "attn_k.weight", D, D, s.matrix_type, sd);
+            vec(b + "attn_k.bias", D, 0.0f, 0.1f);
+            matrix(b + "attn_v.weight", D, D, s.matrix_type, sd);
+            vec(b + "attn_v.bias", D, 0.0f, 0.1f);
+        }
+        matrix(b + "attn_output.weight", D, D, s.matrix_type, sd);
+        if (!nomic) vec(b + "attn_output.bias", D, 0.0f, 0.1f);
+        vec(b + "attn_output_norm.weight", D, 1.0f, 0.1f);
+        vec(b + "attn_output_norm.bias", D, 0.0f, 0.1f);
+        matrix(b + "ffn_up.weight", D, F, s.matrix_type, sd);
+        if (!nomic) vec(b + "ffn_up.bias", F, 0.0f, 0.1f);
+        if (nomic) matrix(b + "ffn_gate.weight", D, F, s.matrix_type, sd);
+        matrix(b + "ffn_down.weight", F, D, s.matrix_type, sd);
+        if (!nomic) vec(b + "ffn_down.bias", D, 0.0f, 0.1f);
+        vec(b + "layer_output_norm.weight", D, 1.0f, 0.1f);
+        vec(b + "layer_output_norm.bias", D, 0.0f, 0.1f);
+    }
+    if (s.cls_head) {
+        matrix("cls.weight", D, D, s.matrix_type, sd);
+        vec("cls.bias", D, 0.0f, 0.1f);
+        if (s.cls_output) {
+            matrix("cls.output.weight", D, s.n_cls_out, s.matrix_type, sd * 4);
+            vec("cls.output.bias", s.n_cls_out, 0.0f, 0.1f);
+        }
+    }
+    return w;
+}
+
+inline void write_bert_model(const std::string& path, const BertSpec& spec) {
+    make_bert_model(spec).write(path);
 }
 
 }  // namespace ragd::test

@@ -778,6 +778,64 @@ TEST(QuantDot, SimdMatchesScalar) {
     }
 }
 
+TEST(QuantDot, SimdMatchesScalarAtExtremeBytes) {
+    // The integer paths at their limits: every weight byte but the block scales one of
+    // 0xFF (the largest quants, sub-block scales and mins), 0x80, 0x7F, 0x00, against
+    // activations all -128, all 127 or alternating (bsums consistent), block scales 1.
+    // Tolerance as in SimdMatchesScalar: 1e-6 * sum |w x|.
+    const Isa best = detected_isa();
+    const uint8_t fills[] = {0xFF, 0x80, 0x7F, 0x00};
+    for (Type t : {Type::Q8_0, Type::Q4_0, Type::Q4_K, Type::Q5_K, Type::Q6_K}) {
+        const Type xt = vec_dot_type(t);
+        const int64_t n = 512;
+        const size_t wb = layout(t).bytes, xb = layout(xt).bytes;
+        for (uint8_t fill : fills) {
+            for (int xmode = 0; xmode < 3; ++xmode) {
+                Rows r;
+                r.w.assign(rbytes(t, n), fill);
+                r.x.resize(rbytes(xt, n));
+                for (size_t off = 0; off < r.w.size(); off += wb) {
+                    if (t == Type::Q6_K) {
+                        put_u16(&r.w[off + 208], 0x3c00);
+                    } else {
+                        put_u16(&r.w[off], 0x3c00);
+                        if (t == Type::Q4_K || t == Type::Q5_K) put_u16(&r.w[off + 2], 0x3c00);
+                    }
+                }
+                const size_t qoff = xt == Type::Q8_0 ? 2 : 4, nq = xt == Type::Q8_0 ? 32 : 256;
+                for (size_t off = 0; off < r.x.size(); off += xb) {
+                    if (xt == Type::Q8_0)
+                        put_u16(&r.x[off], 0x3c00);
+                    else
+                        put_f32(&r.x[off], 1.0f);
+                    for (size_t l = 0; l < nq; ++l) {
+                        int v = xmode == 0 ? -128 : xmode == 1 ? 127 : (l % 2 ? 127 : -128);
+                        r.x[off + qoff + l] = uint8_t(int8_t(v));
+                    }
+                    if (xt == Type::Q8_K)
+                        for (int j = 0; j < 16; ++j) {
+                            int sum = 0;
+                            for (int l = 0; l < 16; ++l) sum += int8_t(r.x[off + 4 + 16 * j + l]);
+                            int16_t s16 = int16_t(sum);
+                            std::memcpy(&r.x[off + 260 + 2 * j], &s16, 2);
+                        }
+                }
+                double ref, mag;
+                reference_dot(t, n, r.w.data(), r.x.data(), ref, mag);
+                const double b = vec_dot_kernel(t, Isa::Scalar)(n, r.w.data(), r.x.data());
+                for (int level = int(Isa::AVX2); level <= int(best); ++level) {
+                    VecDotFn simd = vec_dot_kernel(t, Isa(level));
+                    if (!simd) continue;
+                    const double a = simd(n, r.w.data(), r.x.data());
+                    EXPECT_LE(std::fabs(a - b), 1e-6 * mag + 1e-30)
+                        << isa_name(Isa(level)) << " " << tname(t) << " fill " << int(fill)
+                        << " x mode " << xmode << ": simd " << a << " scalar " << b;
+                }
+            }
+        }
+    }
+}
+
 TEST(QuantGemm, ScalarIsTheLoopOfScalarDots) {
     // The scalar GEMM is the reference the blocked ones are held to: bit for bit the
     // scalar vec_dot of every (row, token).
