@@ -62,8 +62,16 @@ std::string join(const std::vector<std::string>& words, const char* sep = " ") {
 Config base_config(const Args& args) {
     Config cfg;
     cfg.data_dir = resolve_data_dir(args.get("--data"));
+    // Models: flags, else $RAGD_EMBED_MODEL / $RAGD_RERANK_MODEL (config.h).
+    cfg.embed_model = args.get("--embed-model");
+    cfg.rerank_model = args.get("--rerank-model");
+    apply_model_env(&cfg);
+    cfg.rerank_top_n = static_cast<int>(args.get_int("--rerank-top-n", cfg.rerank_top_n, 1, 1000));
     return cfg;
 }
+
+// The flags every command that opens the indexes takes.
+const FlagSpec kEmbedFlag = {"--embed-model", true};
 
 // The data directory opened for a command. Writers hold the directory lock for the whole
 // command; readers take it only when it is free, just long enough to finish any index
@@ -73,9 +81,12 @@ struct Session {
     std::unique_ptr<DataDirLock> lock;
     std::unique_ptr<Store> store;
     std::unique_ptr<Indexes> indexes;
+    std::unique_ptr<Reranker> reranker;  // cfg.rerank_model, for search and ask
 };
 
-std::unique_ptr<Session> open_session(const Config& cfg, bool write) {
+// REEMBED: a writer re-embeds now when the vectors are another embedder's (reindex, which
+// rebuilds everything anyway, passes false).
+std::unique_ptr<Session> open_session(const Config& cfg, bool write, bool reembed = true) {
     if (!write && !fs::exists(cfg.data_dir + "/ragd.db"))
         throw Error(Error::Code::NotFound, "no ragd data in " + cfg.data_dir +
                                                " (run `ragd ingest PATH` first, or pass --data)");
@@ -87,15 +98,32 @@ std::unique_ptr<Session> open_session(const Config& cfg, bool write) {
                                            " is in use by another ragd process (ingest or "
                                            "serve); try again when it is done");
     s->store = std::make_unique<Store>(cfg.data_dir);
-    std::shared_ptr<const Embedder> embedder = make_hashed_embedder();
-    s->indexes = std::make_unique<Indexes>(cfg, embedder);
+    EmbedderChoice emb = choose_embedder(cfg);
+    s->indexes = std::make_unique<Indexes>(cfg, emb.target, emb.resolver);
+    if (!cfg.rerank_model.empty()) s->reranker = make_gguf_reranker(cfg.rerank_model);
+    // Readers never re-embed: they search the vectors there are with their own embedder.
+    if (!write || !reembed) s->indexes->set_background_reembed(true);
     if (s->lock) {
         // Crash recovery: a job left running by a killed process goes back to the queue,
         // and the indexes catch up with the store.
         s->store->requeue_running_jobs();
+        if (write && reembed && s->indexes->needs_reembed()) {
+            // Another embedder built the vectors: re-embed now (a writer holds the lock
+            // anyway), with progress; readers keep searching the old vectors instead.
+            std::fprintf(stderr, "ragd: re-embedding the chunks with %s...\n",
+                         s->indexes->embedder().name().c_str());
+            s->indexes->reembed(*s->store, [](int64_t done, int64_t total) {
+                if (isatty(2))
+                    std::fprintf(stderr, "\r\033[Kragd: re-embedded %" PRId64 "/%" PRId64, done,
+                                 total);
+            });
+            if (isatty(2)) std::fprintf(stderr, "\n");
+        }
         s->indexes->sync(*s->store);
         if (!write) s->lock.reset();
     }
+    if (std::string note = s->indexes->vector_note(); !note.empty())
+        std::fprintf(stderr, "ragd: note: %s\n", note.c_str());
     return s;
 }
 
@@ -206,6 +234,7 @@ class Progress {
 int cmd_ingest(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--data", true},
+                            kEmbedFlag,
                             {"--collection -c", true},
                             {"--workers -j", true},
                             {"--chunk-tokens", true},
@@ -264,6 +293,9 @@ int cmd_ingest(int argc, char** argv) {
     }
     Store& store = *session->store;
     int total = static_cast<int>(store.counts().jobs_pending);
+    // Embedding done while opening (a re-embed for a new --embed-model) is not this
+    // ingest's share.
+    const double embed_before = session->indexes->embed_seconds();
 
     // The first Ctrl-C stops after the jobs in progress; a second one (SA_RESETHAND) kills.
     struct sigaction sa {};
@@ -301,6 +333,7 @@ int cmd_ingest(int argc, char** argv) {
     if (worker_error) std::rethrow_exception(worker_error);
     double secs = progress.elapsed();
     bool interrupted = g_stop.load();
+    double embed_secs = session->indexes->embed_seconds() - embed_before;
 
     StoreCounts counts = store.counts();
     if (args.has("--json")) {
@@ -312,6 +345,8 @@ int cmd_ingest(int argc, char** argv) {
                     {"pages", progress.pages_},
                     {"chunks", progress.chunks_},
                     {"seconds", secs},
+                    {"embed_seconds", embed_secs},
+                    {"embedder", session->indexes->embedder().name()},
                     {"interrupted", interrupted},
                     {"documents_total", counts.documents},
                     {"chunks_total", counts.chunks}});
@@ -323,6 +358,10 @@ int cmd_ingest(int argc, char** argv) {
                     progress.replaced_, progress.unchanged_, progress.failed_, progress.pages_,
                     progress.chunks_, secs, progress.pages_ / std::max(secs, 1e-3),
                     counts.documents, counts.chunks);
+        if (embed_secs > 0)
+            std::printf("Embedding (%s): %.2f s, %.0f%% of the time.\n",
+                        session->indexes->embedder().name().c_str(), embed_secs,
+                        100.0 * embed_secs / std::max(secs, 1e-3));
         if (interrupted)
             std::printf("Interrupted: %" PRId64
                         " files are still queued and will be ingested by the next `ragd "
@@ -337,9 +376,10 @@ int cmd_ingest(int argc, char** argv) {
 // search / ask
 // ---------------------------------------------------------------------------------------
 
-const std::vector<FlagSpec> kSearchFlags = {{"--data", true},          {"--mode", true},
-                                            {"-k --top-k", true},      {"--json", false},
-                                            {"--collection -c", true}, {"--document", true}};
+const std::vector<FlagSpec> kSearchFlags = {
+    {"--data", true},  {"--mode", true},          {"-k --top-k", true},
+    {"--json", false}, {"--collection -c", true}, {"--document", true},
+    kEmbedFlag,        {"--rerank-model", true},  {"--rerank-top-n", true}};
 
 SearchRequest search_request(const Args& args, const std::string& what) {
     SearchRequest req;
@@ -358,7 +398,8 @@ int cmd_search(int argc, char** argv) {
     SearchRequest req = search_request(args, "search");
     Config cfg = base_config(args);
     auto session = open_session(cfg, /*write=*/false);
-    std::vector<Hit> hits = search(*session->indexes, *session->store, req, cfg);
+    std::vector<Hit> hits =
+        search(*session->indexes, *session->store, req, cfg, session->reranker.get());
     if (args.has("--json")) {
         json arr = json::array();
         for (const Hit& h : hits) arr.push_back(hit_json(h));
@@ -371,9 +412,10 @@ int cmd_search(int argc, char** argv) {
     }
     for (size_t i = 0; i < hits.size(); ++i) {
         const ChunkRow& c = hits[i].chunk;
-        std::printf("%zu. %s %s, bytes %" PRId64 "-%" PRId64 "  (score %.4f)\n   %s\n", i + 1,
+        std::string rr = hits[i].reranked ? ", rerank " + std::to_string(hits[i].rerank_score) : "";
+        std::printf("%zu. %s %s, bytes %" PRId64 "-%" PRId64 "  (score %.4f%s)\n   %s\n", i + 1,
                     c.document.c_str(), page_label(c.page_start, c.page_end).c_str(), c.start,
-                    c.end, hits[i].score, one_line(c.text, 300).c_str());
+                    c.end, hits[i].score, rr.c_str(), one_line(c.text, 300).c_str());
     }
     return kExitOk;
 }
@@ -385,7 +427,8 @@ int cmd_ask(int argc, char** argv) {
                                             {"--temp --temperature", true},
                                             {"--seed", true},
                                             {"-t --threads", true},
-                                            {"-c --ctx-size", true}})
+                                            {"-c --ctx-size", true},
+                                            {"--kv-type", true}})
         flags.push_back(f);
     Args args = parse_args(argc, argv, 2, flags);
     SearchRequest req = search_request(args, "ask");
@@ -397,11 +440,12 @@ int cmd_ask(int argc, char** argv) {
     gen.sampling.seed = uint64_t(args.get_int("--seed", 0, 0, INT64_MAX));
     std::unique_ptr<ModelRunner> runner;
     if (args.has("-m"))
-        runner = std::make_unique<ModelRunner>(Model::load(args.get("-m")),
-                                               int(args.get_int("-c", 0, 0, 1 << 24)),
-                                               int(args.get_int("-t", 0, 0, 1024)));
+        runner = std::make_unique<ModelRunner>(
+            Model::load(args.get("-m")), int(args.get_int("-c", 0, 0, 1 << 24)),
+            int(args.get_int("-t", 0, 0, 1024)), parse_kv_type(args.get("--kv-type", "f32")));
     auto session = open_session(cfg, /*write=*/false);
-    std::vector<Hit> hits = search(*session->indexes, *session->store, req, cfg);
+    std::vector<Hit> hits =
+        search(*session->indexes, *session->store, req, cfg, session->reranker.get());
     std::vector<Passage> passages = assemble_context(hits, cfg.context_tokens);
     const bool as_json = args.has("--json");
     Answer answer;
@@ -444,7 +488,7 @@ int cmd_ask(int argc, char** argv) {
 // ---------------------------------------------------------------------------------------
 
 int cmd_docs_rm(int argc, char** argv) {
-    Args args = parse_args(argc, argv, 3, {{"--data", true}, {"--json", false}});
+    Args args = parse_args(argc, argv, 3, {{"--data", true}, {"--json", false}, kEmbedFlag});
     if (args.positional.empty())
         throw Error(Error::Code::InvalidArgument, "docs rm needs a document id or path");
     Config cfg = base_config(args);
@@ -477,7 +521,7 @@ int cmd_docs_rm(int argc, char** argv) {
 
 int cmd_docs(int argc, char** argv) {
     if (argc >= 3 && std::string(argv[2]) == "rm") return cmd_docs_rm(argc, argv);
-    Args args = parse_args(argc, argv, 2, {{"--data", true}, {"--json", false}});
+    Args args = parse_args(argc, argv, 2, {{"--data", true}, {"--json", false}, kEmbedFlag});
     if (!args.positional.empty())
         throw Error(Error::Code::InvalidArgument,
                     "unexpected argument " + args.positional[0] + " (did you mean `docs rm`?)");
@@ -504,7 +548,7 @@ int cmd_docs(int argc, char** argv) {
 }
 
 int cmd_stats(int argc, char** argv) {
-    Args args = parse_args(argc, argv, 2, {{"--data", true}, {"--json", false}});
+    Args args = parse_args(argc, argv, 2, {{"--data", true}, {"--json", false}, kEmbedFlag});
     Config cfg = base_config(args);
     auto session = open_session(cfg, /*write=*/false);
     StoreCounts c = session->store->counts();
@@ -520,6 +564,7 @@ int cmd_stats(int argc, char** argv) {
                     {"jobs_failed", c.jobs_failed},
                     {"jobs_done", c.jobs_done},
                     {"embedder", session->indexes->embedder().name()},
+                    {"vectors_embedder", session->indexes->serving_embedder()},
                     {"data_dir", cfg.data_dir}});
         return kExitOk;
     }
@@ -536,18 +581,19 @@ int cmd_stats(int argc, char** argv) {
 }
 
 int cmd_reindex(int argc, char** argv) {
-    Args args = parse_args(argc, argv, 2, {{"--data", true}});
+    Args args = parse_args(argc, argv, 2, {{"--data", true}, kEmbedFlag});
     Config cfg = base_config(args);
     if (!fs::exists(cfg.data_dir + "/ragd.db"))
         throw Error(Error::Code::NotFound, "no ragd data in " + cfg.data_dir);
-    auto session = open_session(cfg, /*write=*/true);
+    auto session = open_session(cfg, /*write=*/true, /*reembed=*/false);
     auto t0 = std::chrono::steady_clock::now();
     session->indexes->rebuild(*session->store);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("Rebuilt the indexes from %" PRId64 " chunks in %.2f s: %" PRId64
-                " keyword docs, %" PRId64 " vectors.\n",
+                " keyword docs, %" PRId64 " vectors (%s, embedding %.2f s).\n",
                 session->store->counts().chunks, secs, session->indexes->keyword_docs(),
-                session->indexes->vectors());
+                session->indexes->vectors(), session->indexes->embedder().name().c_str(),
+                session->indexes->embed_seconds());
     return kExitOk;
 }
 
@@ -562,7 +608,7 @@ Usage:
                (with no PATH: resume the queue left by an interrupted ingest)
   ragd search  [--data DIR] [--mode hybrid|keyword|vector] [-k N] [--json] QUERY
   ragd ask     [--data DIR] [-k N] [--json] [-m MODEL.gguf [-n N] [--temp T] [--seed S]
-               [-t THREADS] [-c CTX]] QUESTION                      answer with citations
+               [-t THREADS] [-c CTX] [--kv-type f32|q8]] QUESTION  answer with citations
                (extractive without -m; with -m the model writes the answer, greedy by default)
   ragd docs    [--data DIR] [--json]                                 list documents
   ragd docs rm [--data DIR] ID|PATH...                               delete documents
@@ -570,18 +616,27 @@ Usage:
   ragd reindex [--data DIR]                                          rebuild Xapian and FAISS
   ragd run     -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS]
                [-c CTX] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
-               [--no-mmap] [--logits-out FILE]                       generate from a prompt
+               [--no-mmap] [--kv-type f32|q8] [--logits-out FILE]   generate from a prompt
   ragd tokenize -m MODEL.gguf [--no-special] TEXT                   token ids as JSON
-  ragd bench   -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r 3] [--no-mmap] [--json]
+  ragd embed   -m MODEL.gguf [--pooling mean|cls|last] [-t THREADS] [--no-normalize]
+               TEXT...                                               JSON vectors (bert models)
+  ragd bench   -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r 3] [--no-mmap]
+               [--kv-type f32|q8] [--json]
                                                                      prefill/decode tok/s
+  ragd extract -m MODEL.gguf --schema FILE [--seed S] [--temp T] [-n N]
+               [--instructions TEXT] [--data DIR] DOC      JSON {data, evidence} under a schema
+               (DOC: a document id, an ingested path, or a text file read directly)
   ragd serve   [--data DIR] [--host H] [--port N] [--api-key KEY] [--config FILE]
                [--threads N] [--max-body BYTES]                      REST API (see README)
-               [-m MODEL.gguf [-c CTX] [-t THREADS]]                 with a language model
+               [-m MODEL.gguf [-c CTX] [-t THREADS] [--kv-type f32|q8]] with a language model
+               [--embed-model E.gguf] [--rerank-model R.gguf]       embedding, reranking
 
-Search and ask also take --collection C and --document ID filters.
+Search and ask also take --collection C and --document ID filters, and
+  --rerank-model R.gguf [--rerank-top-n 50] (a cross-encoder reorders the top fused hits).
+Commands that open the indexes take --embed-model E.gguf (or builtin; $RAGD_EMBED_MODEL):
+  the data directory remembers the model its vectors were built with.
 Ingest also takes --chunk-tokens N (default 200) and --chunk-overlap N (default 40).
 The data directory is --data DIR, else $RAGD_DATA, else ./ragd-data.
-Not yet available: embed, extract.
 )";
 
 struct Command {
@@ -590,12 +645,13 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"ingest", cmd_ingest},     {"search", cmd_search},   {"ask", cmd_ask},     {"docs", cmd_docs},
-    {"stats", cmd_stats},       {"reindex", cmd_reindex}, {"serve", run_serve}, {"run", cmd_run},
-    {"tokenize", cmd_tokenize}, {"bench", cmd_bench},
+    {"ingest", cmd_ingest}, {"search", cmd_search}, {"ask", cmd_ask},
+    {"docs", cmd_docs},     {"stats", cmd_stats},   {"reindex", cmd_reindex},
+    {"serve", run_serve},   {"run", cmd_run},       {"tokenize", cmd_tokenize},
+    {"bench", cmd_bench},   {"embed", cmd_embed},   {"extract", cmd_extract},
 };
 
-const char* const kPlanned[] = {"embed", "extract"};
+const char* const kPlanned[] = {"extract"};
 
 }  // namespace
 

@@ -54,6 +54,7 @@ int cmd_run(int argc, char** argv) {
                             {"--min-p", true},
                             {"--repeat-penalty", true},
                             {"--no-mmap", false},
+                            {"--kv-type", true},
                             {"--logits-out", true}});
     if (!args.positional.empty())
         throw Error(Error::Code::InvalidArgument,
@@ -81,7 +82,7 @@ int cmd_run(int argc, char** argv) {
     auto t_load = Clock::now();
     std::unique_ptr<Model> model = Model::load(model_path, args.has("--no-mmap"));
     const Tokenizer& tok = model->tokenizer();
-    Sequence seq(*model, n_ctx, threads);
+    Sequence seq(*model, n_ctx, threads, parse_kv_type(args.get("--kv-type", "f32")));
     std::vector<int32_t> ids = tok.encode(prompt, true, true);
     if (ids.empty()) throw Error(Error::Code::InvalidArgument, "the prompt is empty");
     if (int(ids.size()) > seq.n_ctx())
@@ -138,8 +139,10 @@ int cmd_bench(int argc, char** argv) {
                             {"-t --threads", true},
                             {"-r --repetitions", true},
                             {"--no-mmap", false},
+                            {"--kv-type", true},
                             {"--json", false}});
     const std::string model_path = require(args, "-m", "MODEL.gguf");
+    const KvType kv_type = parse_kv_type(args.get("--kv-type", "f32"));
     const int n_prompt = int(args.get_int("-p", 512, 0, 1 << 20));
     const int n_gen = int(args.get_int("-n", 128, 0, 1 << 20));
     const int reps = int(args.get_int("-r", 3, 1, 1000));
@@ -152,7 +155,7 @@ int cmd_bench(int argc, char** argv) {
     if (std::max(n_prompt, n_gen) > mp.n_ctx_train)
         throw Error(Error::Code::InvalidArgument,
                     "-p/-n exceed the model's context of " + std::to_string(mp.n_ctx_train));
-    Sequence seq(*model, std::max(n_prompt, n_gen), threads);
+    Sequence seq(*model, std::max(n_prompt, n_gen), threads, kv_type);
     uint64_t model_bytes = 0;
     for (const gguf::Tensor& t : model->file().tensors()) model_bytes += t.nbytes;
 

@@ -20,6 +20,10 @@ json hit_json(const Hit& h) {
               {"text", c.text}};
     if (h.keyword_rank) j["keyword_rank"] = h.keyword_rank;
     if (h.vector_rank) j["vector_rank"] = h.vector_rank;
+    if (h.reranked) {
+        j["rerank_score"] = h.rerank_score;
+        j["fused_rank"] = h.fused_rank;
+    }
     return j;
 }
 

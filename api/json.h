@@ -11,7 +11,8 @@
 namespace ragd {
 
 // {chunk_id, document_id, document, path, collection, page, page_end, start, end, score,
-//  text[, keyword_rank][, vector_rank]}
+//  text[, keyword_rank][, vector_rank][, rerank_score, fused_rank]}: score is the fused
+//  score (the mode's), rerank_score the reranker's when one ordered the hits.
 nlohmann::json hit_json(const Hit& h);
 // {number, chunk_id, document_id, document, path, page, start, end, score, text}
 nlohmann::json citation_json(const Citation& c);

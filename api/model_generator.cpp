@@ -2,17 +2,22 @@
 
 #include <filesystem>
 
+#include "generate/json_schema.h"
+
 namespace ragd {
 
 ModelGenerator::ModelGenerator(std::unique_ptr<ModelRunner> runner, std::string id)
     : runner_(std::move(runner)), id_(std::move(id)) {}
 
 GenerateOptions ModelGenerator::options(const GenerationParams& p) {
-    if (p.response_format != "text")
-        throw Error(Error::Code::Unsupported,
-                    "response_format '" + p.response_format +
-                        "' is not supported yet (it comes with structured extraction)");
     GenerateOptions o;
+    if (p.response_format == "json_object")
+        o.grammar = json_object_grammar();
+    else if (p.response_format == "json_schema")
+        o.grammar = compile_json_schema(nlohmann::ordered_json::parse(p.json_schema));
+    else if (p.response_format != "text")
+        throw Error(Error::Code::InvalidArgument,
+                    "response_format '" + p.response_format + "' is not supported");
     o.max_tokens = p.max_tokens;
     o.stop = p.stop;
     SamplerParams& s = o.sampling;
@@ -64,8 +69,9 @@ Answer ModelGenerator::answer(const std::string& question, const std::vector<Pas
     return model_answer(*runner_, question, passages, options(p), to_on_text(sink), stats);
 }
 
-std::shared_ptr<Generator> load_model_generator(const std::string& path, int n_ctx, int n_threads) {
-    auto runner = std::make_unique<ModelRunner>(Model::load(path), n_ctx, n_threads);
+std::shared_ptr<Generator> load_model_generator(const std::string& path, int n_ctx, int n_threads,
+                                                KvType kv_type) {
+    auto runner = std::make_unique<ModelRunner>(Model::load(path), n_ctx, n_threads, kv_type);
     std::string id = std::filesystem::path(path).stem().string();
     return std::make_shared<ModelGenerator>(std::move(runner), id);
 }

@@ -37,6 +37,7 @@ class ModelGenerator : public Generator {
 };
 
 // Loads MODEL.gguf for `ragd serve -m`; n_ctx and n_threads 0 mean the defaults.
-std::shared_ptr<Generator> load_model_generator(const std::string& path, int n_ctx, int n_threads);
+std::shared_ptr<Generator> load_model_generator(const std::string& path, int n_ctx, int n_threads,
+                                                KvType kv_type = KvType::F32);
 
 }  // namespace ragd

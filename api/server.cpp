@@ -35,7 +35,10 @@
 #include "api/json.h"
 #include "api/model_generator.h"
 #include "config/config.h"
+#include "generate/extract.h"
 #include "generate/generate.h"
+#include "generate/json_schema.h"
+#include "index/gguf_embedder.h"
 #include "index/index.h"
 #include "ingest/ingest.h"
 #include "ingest/store.h"
@@ -576,11 +579,23 @@ struct Api::Impl {
         cfg_.max_file_bytes =
             std::max(cfg_.max_file_bytes, static_cast<int64_t>(sc_.max_upload_bytes));
         // Crash recovery, then the indexes.
+        cfg_.embed_model = sc_.embed_model;
+        cfg_.rerank_model = sc_.rerank_model;
+        cfg_.rerank_top_n = sc_.rerank_top_n;
         auto store = stores_.take();
         store->requeue_running_jobs();
-        indexes_ = std::make_unique<Indexes>(
-            cfg_, std::shared_ptr<const Embedder>(make_hashed_embedder()));
+        // The embedding model (or the one the data directory recorded). A switch from
+        // another embedder re-embeds in the background (start_ingest) while the old
+        // vectors keep serving; sync() keeps them current meanwhile.
+        EmbedderChoice emb = choose_embedder(cfg_);
+        embedder_ = emb.target;
+        gguf_embedder_ = dynamic_cast<const GgufEmbedder*>(embedder_.get());
+        if (!cfg_.rerank_model.empty()) reranker_ = make_gguf_reranker(cfg_.rerank_model);
+        indexes_ = std::make_unique<Indexes>(cfg_, emb.target, emb.resolver);
+        indexes_->set_background_reembed(true);
         indexes_->sync(*store);
+        if (std::string note = indexes_->vector_note(); !note.empty())
+            std::fprintf(stderr, "ragd: note: %s\n", note.c_str());
         std::lock_guard lock(jobs_mu_);
         for (const JobRow& j : store->jobs("pending")) unindexed_.insert(j.id);
     }
@@ -636,6 +651,7 @@ struct Api::Impl {
     // ---- ingestion runner ----
     void start_ingest() {
         ingest_thread_ = std::thread([this] { ingest_loop(); });
+        if (indexes_->needs_reembed()) reembed_thread_ = std::thread([this] { reembed_loop(); });
     }
     void notify_ingest() {
         std::lock_guard lock(wake_mu_);
@@ -649,6 +665,7 @@ struct Api::Impl {
         }
         wake_cv_.notify_one();
         if (ingest_thread_.joinable()) ingest_thread_.join();
+        if (reembed_thread_.joinable()) reembed_thread_.join();  // it polls stop_
     }
 
     using Handler = HttpResponse (Impl::*)(const HttpRequest&, const std::string& id);
@@ -678,6 +695,7 @@ struct Api::Impl {
             {"GET", "/v1/documents", &Impl::list_documents},
             {"GET", "/v1/documents/{id}", &Impl::get_document},
             {"DELETE", "/v1/documents/{id}", &Impl::delete_document},
+            {"GET", "/v1/jobs", &Impl::list_jobs},
             {"GET", "/v1/jobs/{id}", &Impl::get_job},
             {"POST", "/v1/chat/completions", &Impl::chat_completions},
             {"POST", "/v1/completions", &Impl::completions},
@@ -765,6 +783,14 @@ struct Api::Impl {
         HttpResponse r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r.body = metrics_.render(c, t, sc_.generator != nullptr);
+        r.body +=
+            "# HELP ragd_embed_seconds_total Time spent embedding chunks for the vector "
+            "index.\n# TYPE ragd_embed_seconds_total counter\nragd_embed_seconds_total " +
+            std::to_string(indexes_->embed_seconds()) +
+            "\n# HELP ragd_reembed_in_progress 1 while the vectors are re-embedded with "
+            "a new embedder.\n# TYPE ragd_reembed_in_progress gauge\n"
+            "ragd_reembed_in_progress " +
+            std::to_string(indexes_->needs_reembed() ? 1 : 0) + "\n";
         return r;
     }
 
@@ -785,10 +811,14 @@ struct Api::Impl {
     HttpResponse search_route(const HttpRequest& req, const std::string&) {
         SearchRequest sr = search_request(parse_object(req), "query");
         auto store = stores_.take();
-        std::vector<Hit> hits = search(*indexes_, *store, sr, cfg_);
+        std::vector<Hit> hits = search(*indexes_, *store, sr, cfg_, reranker_.get());
         json arr = json::array();
         for (const Hit& h : hits) arr.push_back(hit_json(h));
-        return json_response(200, arr);
+        HttpResponse r = json_response(200, arr);
+        // Vector search off during a switch from an embedder that cannot be loaded.
+        if (std::string note = indexes_->vector_note(); !note.empty())
+            r.headers.push_back({"X-Ragd-Note", note});
+        return r;
     }
 
     // Retrieval happens before anything is sent, so a bad request or a failing search is
@@ -803,7 +833,7 @@ struct Api::Impl {
         std::vector<Passage> passages;
         {
             auto store = stores_.take();
-            std::vector<Hit> hits = search(*indexes_, *store, sr, cfg_);
+            std::vector<Hit> hits = search(*indexes_, *store, sr, cfg_, reranker_.get());
             passages = assemble_context(hits, cfg_.context_tokens);
         }
         if (sc_.generator) return generated_answer(sr.query, std::move(passages), params, stream);
@@ -1059,6 +1089,12 @@ struct Api::Impl {
     }
 
     HttpResponse get_job(const HttpRequest&, const std::string& id_str) {
+        if (id_str.rfind("reembed-", 0) == 0) {
+            std::lock_guard lock(reembed_mu_);
+            if (reembed_job_.is_null() || reembed_job_["id"] != id_str)
+                throw ApiError{404, "no job " + id_str, "job_not_found"};
+            return json_response(200, reembed_job_);
+        }
         int64_t id = parse_id(id_str, "job");
         auto j = stores_.take()->job(id);
         if (!j) throw ApiError{404, "no job " + id_str, "job_not_found"};
@@ -1071,6 +1107,82 @@ struct Api::Impl {
         // True once the job's document is visible to search (done and indexes synced).
         out["indexed"] = j->state == "done" && !pending_index;
         return json_response(200, out);
+    }
+
+    // GET /v1/jobs[?state=pending|running|done|failed]: the re-embed job of this process
+    // (kind "reembed", first) and the ingestion jobs (kind "ingest"), newest first.
+    HttpResponse list_jobs(const HttpRequest& req, const std::string&) {
+        std::string state;
+        if (auto it = req.query.find("state"); it != req.query.end()) state = it->second;
+        if (!state.empty() && state != "pending" && state != "running" && state != "done" &&
+            state != "failed")
+            throw ApiError{400, "'state' must be pending, running, done or failed", "invalid_type"};
+        json data = json::array();
+        {
+            std::lock_guard lock(reembed_mu_);
+            if (!reembed_job_.is_null() && (state.empty() || reembed_job_["state"] == state))
+                data.push_back(reembed_job_);
+        }
+        std::vector<JobRow> jobs = stores_.take()->jobs(state);
+        std::sort(jobs.begin(), jobs.end(),
+                  [](const JobRow& a, const JobRow& b) { return a.id > b.id; });
+        for (const JobRow& j : jobs) {
+            json o = job_json(j);
+            o["kind"] = "ingest";
+            data.push_back(std::move(o));
+        }
+        return json_response(200, {{"object", "list"}, {"data", std::move(data)}});
+    }
+
+    // ---- re-embedding (an embedder switch) ----
+    //
+    // One background job per process; its state is in memory (GET /v1/jobs/reembed-N).
+    // Killed midway, the next start begins a new one (vectors.faiss is untouched until the
+    // finished index is renamed over it).
+    void reembed_loop() {
+        const std::string from = indexes_->serving_embedder();
+        {
+            std::lock_guard lock(reembed_mu_);
+            reembed_job_ = {{"id", "reembed-" + std::to_string(std::time(nullptr))},
+                            {"object", "job"},
+                            {"kind", "reembed"},
+                            {"state", "running"},
+                            {"from_embedder", from.empty() ? json(nullptr) : json(from)},
+                            {"to_embedder", embedder_->name()},
+                            {"progress", {{"done", 0}, {"total", 0}}},
+                            {"error", nullptr},
+                            {"created_at", std::time(nullptr)},
+                            {"updated_at", std::time(nullptr)}};
+        }
+        std::fprintf(stderr, "ragd: re-embedding the chunks with %s in the background\n",
+                     embedder_->name().c_str());
+        auto update = [&](const char* state, const std::string& error) {
+            std::lock_guard lock(reembed_mu_);
+            reembed_job_["state"] = state;
+            if (!error.empty()) reembed_job_["error"] = error;
+            reembed_job_["updated_at"] = std::time(nullptr);
+        };
+        try {
+            Store store(cfg_.data_dir);
+            bool done = indexes_->reembed(
+                store,
+                [&](int64_t d, int64_t total) {
+                    std::lock_guard lock(reembed_mu_);
+                    reembed_job_["progress"] = {{"done", d}, {"total", total}};
+                    reembed_job_["updated_at"] = std::time(nullptr);
+                },
+                &stop_);
+            if (done) {
+                update("done", "");
+                std::fprintf(stderr, "ragd: re-embedding done; searching %s vectors\n",
+                             embedder_->name().c_str());
+            } else {
+                update("failed", "stopped by shutdown (starts over at the next start)");
+            }
+        } catch (const std::exception& e) {
+            update("failed", e.what());
+            std::fprintf(stderr, "ragd: re-embedding failed: %s\n", e.what());
+        }
     }
 
     // ---- routes: the model (OpenAI shapes) ----
@@ -1146,6 +1258,11 @@ struct Api::Impl {
                                    "Schema object",
                                    "invalid_type"};
                 p.json_schema = dump((*js)["schema"]);
+                try {  // a bad schema is a 400 before anything is generated or streamed
+                    compile_json_schema(nlohmann::ordered_json::parse(p.json_schema));
+                } catch (const Error& e) {
+                    throw ApiError{400, e.what(), "invalid_schema"};
+                }
             }
         }
         return p;
@@ -1330,15 +1447,30 @@ struct Api::Impl {
         if (b.contains("dimensions") && !b["dimensions"].is_null())
             throw ApiError{400, "'dimensions' is not supported: the model's own size is used",
                            "unsupported_parameter"};
-        Generator& gen = model();
-        int prompt_tokens = 0;
+        // The embedding model when one is configured; else the language model's own.
+        int64_t prompt_tokens = 0;
         std::vector<std::vector<float>> vecs;
-        try {
-            vecs = gen.embed(inputs, &prompt_tokens);
-        } catch (const Error& e) {
-            if (e.code() == Error::Code::Unsupported)
-                throw ApiError{400, e.what(), "model_cannot_embed"};
-            throw;
+        std::string model_id;
+        if (gguf_embedder_) {
+            const int d = gguf_embedder_->dim();
+            std::vector<float> flat(inputs.size() * size_t(d));
+            gguf_embedder_->embed_counted(inputs, flat.data(), &prompt_tokens);
+            for (size_t i = 0; i < inputs.size(); ++i)
+                vecs.emplace_back(flat.begin() + std::ptrdiff_t(i * size_t(d)),
+                                  flat.begin() + std::ptrdiff_t((i + 1) * size_t(d)));
+            model_id = gguf_embedder_->model_name();
+        } else {
+            Generator& gen = model();
+            int tokens = 0;
+            try {
+                vecs = gen.embed(inputs, &tokens);
+            } catch (const Error& e) {
+                if (e.code() == Error::Code::Unsupported)
+                    throw ApiError{400, e.what(), "model_cannot_embed"};
+                throw;
+            }
+            prompt_tokens = tokens;
+            model_id = gen.model_id();
         }
         json data = json::array();
         for (size_t i = 0; i < vecs.size(); ++i) {
@@ -1353,7 +1485,7 @@ struct Api::Impl {
         return json_response(
             200, {{"object", "list"},
                   {"data", std::move(data)},
-                  {"model", gen.model_id()},
+                  {"model", model_id},
                   {"usage", {{"prompt_tokens", prompt_tokens}, {"total_tokens", prompt_tokens}}}});
     }
 
@@ -1366,14 +1498,62 @@ struct Api::Impl {
             throw ApiError{400, "send exactly one of 'document_id' and 'text'", "invalid_type"};
         if (!b.contains("schema") || !b["schema"].is_object())
             throw type_error("schema", "a JSON Schema object");
-        model();  // structured extraction is generation under a schema
-        throw ApiError{501, "extraction is not implemented yet", "not_implemented"};
+        std::string instructions = opt_string(b, "instructions").value_or("");
+        if (instructions.size() > 16384)
+            throw ApiError{400, "'instructions' is longer than 16384 bytes", "invalid_type"};
+        // The schema again with its key order (properties are generated in schema order).
+        nlohmann::ordered_json schema = nlohmann::ordered_json::parse(req.body)["schema"];
+        try {
+            compile_json_schema(schema);
+        } catch (const Error& e) {
+            throw ApiError{400, e.what(), "invalid_schema"};
+        }
+        GenerationParams p = generation_params(b);
+        if (!b.contains("temperature")) p.temperature = 0;  // extraction: greedy by default
+        p.stop.clear();
+        p.response_format = "json_schema";
+        p.json_schema = schema.dump();
+        Generator& gen = model();
+        std::vector<Passage> passages;
+        const int budget = cfg_.context_tokens;
+        if (has_doc) {
+            const int64_t id = b["document_id"].get<int64_t>();
+            auto store = stores_.take();
+            if (!store->document(id))
+                throw ApiError{404, "no document with id " + std::to_string(id), "not_found"};
+            passages = document_passages(*indexes_, *store, id, schema, instructions, cfg_, budget);
+        } else {
+            passages = text_passages(*text, budget);
+        }
+        Generation g = gen.chat(extraction_messages(schema, instructions, passages), p, nullptr);
+        metrics_.add_tokens(g.completion_tokens);
+        json data;
+        try {
+            data = json::parse(g.text);
+        } catch (const std::exception&) {
+            throw ApiError{500, "the model's output was not complete JSON", "generation_failed"};
+        }
+        json usage = {{"prompt_tokens", g.prompt_tokens},
+                      {"completion_tokens", g.completion_tokens},
+                      {"total_tokens", g.prompt_tokens + g.completion_tokens}};
+        // data as generated, in schema order (json would sort the keys).
+        HttpResponse r;
+        r.status = 200;
+        r.body = "{\"data\":" + g.text +
+                 ",\"evidence\":" + dump(extraction_evidence(data, passages)) +
+                 ",\"usage\":" + dump(usage) + "}";
+        return r;
     }
 
     HttpResponse models(const HttpRequest&, const std::string&) {
         json data = json::array();
         if (sc_.generator)
             data.push_back({{"id", sc_.generator->model_id()},
+                            {"object", "model"},
+                            {"created", 0},
+                            {"owned_by", "ragd"}});
+        if (gguf_embedder_)  // the model behind /v1/embeddings
+            data.push_back({{"id", gguf_embedder_->model_name()},
                             {"object", "model"},
                             {"created", 0},
                             {"owned_by", "ragd"}});
@@ -1429,8 +1609,14 @@ struct Api::Impl {
     std::vector<std::string> roots_;  // canonical allowed roots
     std::atomic<int> port_{0};
     StorePool stores_;
-    std::unique_ptr<Indexes> indexes_;  // searched concurrently; one sync at a time
-    std::mutex sync_mu_;                // serializes Indexes::sync
+    std::shared_ptr<const Embedder> embedder_;     // the target embedder of indexes_
+    const GgufEmbedder* gguf_embedder_ = nullptr;  // embedder_ when it is a model
+    std::unique_ptr<Reranker> reranker_;           // null: no reranking
+    std::unique_ptr<Indexes> indexes_;             // searched concurrently; one sync at a time
+    std::mutex sync_mu_;                           // serializes Indexes::sync
+    std::thread reembed_thread_;
+    std::mutex reembed_mu_;  // guards reembed_job_
+    json reembed_job_;       // null until a re-embed starts
     Metrics metrics_;
 
     std::mutex transport_mu_;  // guards transport_stats_
@@ -1561,6 +1747,12 @@ void load_server_config_file(const std::string& file, ServerConfig* cfg) {
             cfg->workers = int(int_value(v, key, 1, 256));
         else if (key == "shutdown_grace_s")
             cfg->shutdown_grace_s = int(int_value(v, key, 0, 3600));
+        else if (key == "embed_model")
+            cfg->embed_model = string_value(v, key);
+        else if (key == "rerank_model")
+            cfg->rerank_model = string_value(v, key);
+        else if (key == "rerank_top_n")
+            cfg->rerank_top_n = int(int_value(v, key, 1, 1000));
         else if (key == "host_check") {
             if (!v.is_boolean())
                 throw Error(Error::Code::InvalidArgument,
@@ -1575,10 +1767,11 @@ void load_server_config_file(const std::string& file, ServerConfig* cfg) {
 int run_serve(int argc, char** argv) {
     // ---- settings: defaults < config file < environment < flags ----
     std::map<std::string, std::string> flags;
-    static const char* const kValueFlags[] = {"--data",   "--host",       "--port",     "--api-key",
-                                              "--config", "--threads",    "--max-body", "-m",
-                                              "--model",  "--embed-model", "-c",
-                                              "-t"};
+    static const char* const kValueFlags[] = {
+        "--data",         "--host",         "--port",     "--api-key",
+        "--config",       "--threads",      "--max-body", "-m",
+        "--model",        "--embed-model",  "-c",         "-t",
+        "--rerank-model", "--rerank-top-n", "--kv-type"};
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i], value;
         size_t eq = a.find('=');
@@ -1597,10 +1790,6 @@ int run_serve(int argc, char** argv) {
         }
         flags[a == "--model" ? "-m" : a] = value;
     }
-    if (flags.count("--embed-model"))
-        throw Error(Error::Code::Unsupported,
-                    "embedding models (--embed-model) are not available yet; ragd serve uses "
-                    "its built-in embedder");
     ServerConfig sc;
     if (flags.count("--config")) load_server_config_file(flags["--config"], &sc);
     if (const char* e = std::getenv("RAGD_DATA"); e && *e) sc.data_dir = e;
@@ -1614,6 +1803,12 @@ int run_serve(int argc, char** argv) {
     if (flags.count("--max-body"))
         sc.max_body_bytes =
             uint64_t(parse_int("--max-body", flags["--max-body"], 1, kMaxBodyLimit));
+    if (const char* e = std::getenv("RAGD_EMBED_MODEL"); e && *e) sc.embed_model = e;
+    if (const char* e = std::getenv("RAGD_RERANK_MODEL"); e && *e) sc.rerank_model = e;
+    if (flags.count("--embed-model")) sc.embed_model = flags["--embed-model"];
+    if (flags.count("--rerank-model")) sc.rerank_model = flags["--rerank-model"];
+    if (flags.count("--rerank-top-n"))
+        sc.rerank_top_n = int(parse_int("--rerank-top-n", flags["--rerank-top-n"], 1, 1000));
     if (sc.data_dir.empty()) sc.data_dir = "./ragd-data";
     if (sc.host.empty()) throw Error(Error::Code::InvalidArgument, "--host must not be empty");
 
@@ -1646,7 +1841,8 @@ int run_serve(int argc, char** argv) {
     if (flags.count("-m")) {
         int n_ctx = flags.count("-c") ? int(parse_int("-c", flags["-c"], 0, 1 << 24)) : 0;
         int n_threads = flags.count("-t") ? int(parse_int("-t", flags["-t"], 0, 1024)) : 0;
-        sc.generator = load_model_generator(flags["-m"], n_ctx, n_threads);
+        KvType kv = flags.count("--kv-type") ? parse_kv_type(flags["--kv-type"]) : KvType::F32;
+        sc.generator = load_model_generator(flags["-m"], n_ctx, n_threads, kv);
         std::fprintf(stderr, "ragd: model %s loaded\n", sc.generator->model_id().c_str());
     }
     Api api(sc, roots);

@@ -105,6 +105,11 @@ struct ServerConfig {
     int workers = 2;                           // parallel ingestion jobs
     bool host_check = true;                    // when bound to loopback: Host must be loopback
     int shutdown_grace_s = 20;                 // SIGTERM: wait this long for requests in flight
+    // Models (config.h): the vector index's embedder ("" = what the data directory
+    // recorded, "builtin" = the built-in), a cross-encoder for /v1/search and /v1/ask.
+    std::string embed_model;   // --embed-model, key "embed_model", $RAGD_EMBED_MODEL
+    std::string rerank_model;  // --rerank-model, key "rerank_model", $RAGD_RERANK_MODEL
+    int rerank_top_n = 50;     // --rerank-top-n, key "rerank_top_n": fused hits reranked
 
     // Not a setting: the loaded model, null while none is (see Generator above).
     std::shared_ptr<Generator> generator;

@@ -24,6 +24,13 @@ std::string resolve_data_dir(const std::string& flag_value) {
     return "./ragd-data";
 }
 
+void apply_model_env(Config* cfg) {
+    const char* e = std::getenv("RAGD_EMBED_MODEL");
+    if (cfg->embed_model.empty() && e && *e) cfg->embed_model = e;
+    const char* r = std::getenv("RAGD_RERANK_MODEL");
+    if (cfg->rerank_model.empty() && r && *r) cfg->rerank_model = r;
+}
+
 int approx_tokens(const char* text, size_t len) {
     int tokens = 0;
     size_t i = 0;

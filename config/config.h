@@ -48,7 +48,24 @@ struct Config {
     int candidates = 50;        // hits taken from each retriever before fusion
     int context_tokens = 2048;  // budget for numbered passages handed to generation
     int hnsw_ef_search = 64;    // FAISS HNSW search breadth
+
+    // models (BERT-family GGUF files, generate/bert.h)
+    // embed_model: the vector index's embedder. "" = the one the data directory records
+    // (DATA_DIR/embedders.json: the model that built vectors.faiss), else the built-in;
+    // "builtin" = the built-in hashed embedder; anything else = a GGUF file.
+    std::string embed_model;
+    std::string rerank_model;  // cross-encoder reranking the fused candidates; "" = none
+    int rerank_top_n = 50;     // fused hits the reranker rescores (then cut to k)
+    int model_threads = 0;     // threads per embedding/reranking model; 0 = hardware
 };
+
+// The value of `embed_model` that selects the built-in hashed embedder.
+inline constexpr const char* kBuiltinEmbedder = "builtin";
+
+// Fills cfg->embed_model / rerank_model from $RAGD_EMBED_MODEL / $RAGD_RERANK_MODEL when
+// they are empty (flags and config-file keys are applied by the caller, before or after
+// as their precedence says).
+void apply_model_env(Config* cfg);
 
 // Parses TEXT as a decimal integer in [lo, hi]. Throws Error::InvalidArgument naming WHAT
 // (a flag or key) on anything else: empty, trailing junk, out of range.

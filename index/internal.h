@@ -124,6 +124,10 @@ class VectorIndex {
     int64_t stored() const;      // vectors in the FAISS index, tombstoned included
     int64_t tombstones() const;  // removed but still stored
 
+    // Where save() writes from now on (after a built-beside index is renamed into place).
+    void set_path(std::string path);
+    const std::string& embedder_name() const { return embedder_name_; }
+
     // Compaction happens when tombstones > stored / 4 and tombstones >= this (tests lower
     // it).
     int64_t compact_min = 1024;
@@ -143,6 +147,16 @@ class VectorIndex {
     int ef_search_;
     mutable std::shared_mutex mu_;  // guards everything below
     std::unique_ptr<State> st_;
+};
+
+// The embedder name and dimension a RAGDVEC1 file records; false if the file is missing
+// or its header is unreadable (the rest is checked by VectorIndex::load).
+bool read_vector_header(const std::string& path, std::string* name, int* dim);
+
+// The vector index in service and the embedder that built it (Indexes, index.h).
+struct VectorSide {
+    std::shared_ptr<const Embedder> embedder;
+    std::unique_ptr<VectorIndex> index;
 };
 
 // The checksum that ends a RAGDVEC1 file, over the n bytes before it (for tests).

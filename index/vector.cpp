@@ -465,6 +465,37 @@ VectorIndex::VectorIndex(std::string path, std::string embedder_name, int dim, i
 
 VectorIndex::~VectorIndex() = default;
 
+void VectorIndex::set_path(std::string path) {
+    std::unique_lock lock(mu_);
+    path_ = std::move(path);
+}
+
+bool read_vector_header(const std::string& path, std::string* name, int* dim) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    uint8_t head[8 + 8 + 4 + kMaxNameLen + 4];
+    size_t got = 0;
+    while (got < sizeof head) {
+        ssize_t r = ::read(fd, head + got, sizeof head - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += size_t(r);
+    }
+    ::close(fd);
+    Cursor c{head, got};
+    char magic[8];
+    int64_t applied;
+    uint32_t name_len, d;
+    if (!c.get(&magic) || std::memcmp(magic, kMagic, 8) != 0 || !c.get(&applied) ||
+        !c.get(&name_len) || name_len > kMaxNameLen || c.left < name_len)
+        return false;
+    name->assign(reinterpret_cast<const char*>(c.p), name_len);
+    c.skip(name_len);
+    if (!c.get(&d) || d == 0 || d > 65536) return false;
+    *dim = int(d);
+    return true;
+}
+
 bool VectorIndex::load() {
     std::vector<uint8_t> file;
     bool missing = false;
@@ -657,13 +688,13 @@ namespace {
 // about 10 ms per query on a busy 2-core machine (1.1 ms hybrid p50 with one thread vs
 // 12 ms with two at 100k chunks, bench/README.md). Builds keep every core.
 class OmpThreads {
-public:
+  public:
     explicit OmpThreads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
     ~OmpThreads() { omp_set_num_threads(saved_); }
     OmpThreads(const OmpThreads&) = delete;
     OmpThreads& operator=(const OmpThreads&) = delete;
 
-private:
+  private:
     int saved_;
 };
 

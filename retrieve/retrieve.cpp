@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <unordered_map>
 
 namespace ragd {
@@ -84,17 +85,40 @@ bool passes(const ChunkRow& c, const IndexFilter& f) {
     return true;
 }
 
+// Rescores HITS with the reranker, orders them by its score (ties: fused order) and
+// keeps the best k.
+void rerank(const Reranker& reranker, const std::string& query, int k, std::vector<Hit>* hits) {
+    std::vector<std::string> texts;
+    texts.reserve(hits->size());
+    for (const Hit& h : *hits) texts.push_back(h.chunk.text);
+    std::vector<float> scores = reranker.score(query, texts);
+    if (scores.size() != hits->size())
+        throw Error(Error::Code::Internal, "reranker " + reranker.name() + " returned " +
+                                               std::to_string(scores.size()) + " scores for " +
+                                               std::to_string(hits->size()) + " passages");
+    for (size_t i = 0; i < hits->size(); i++) {
+        (*hits)[i].reranked = true;
+        // A NaN would break the ordering: it ranks last.
+        (*hits)[i].rerank_score = std::isnan(scores[i]) ? -HUGE_VAL : double(scores[i]);
+    }
+    std::stable_sort(hits->begin(), hits->end(),
+                     [](const Hit& a, const Hit& b) { return a.rerank_score > b.rerank_score; });
+    if (hits->size() > static_cast<size_t>(k)) hits->resize(static_cast<size_t>(k));
+}
+
 }  // namespace
 
-std::vector<Hit> search(Indexes& indexes, Store& store, const SearchRequest& req,
-                        const Config& cfg) {
+std::vector<Hit> search(Indexes& indexes, Store& store, const SearchRequest& req, const Config& cfg,
+                        const Reranker* reranker) {
     if (req.k < 1 || req.k > 1000) {
         throw Error(Error::Code::InvalidArgument,
                     "k must be between 1 and 1000, got " + std::to_string(req.k));
     }
     if (blank(req.query)) throw Error(Error::Code::InvalidArgument, "empty query");
 
-    const int n = std::max(cfg.candidates, req.k);
+    // With a reranker, `want` fused hits are loaded and rescored, then cut to k.
+    const int want = reranker ? std::max(req.k, std::min(cfg.rerank_top_n, 1000)) : req.k;
+    const int n = std::max(cfg.candidates, want);
     std::vector<KeywordHit> kw;
     std::vector<VectorHit> vec;
     if (req.mode != SearchMode::Vector)
@@ -121,11 +145,11 @@ std::vector<Hit> search(Indexes& indexes, Store& store, const SearchRequest& req
     // Load rows best first, in batches of what is still missing: a chunk deleted since the
     // index was read simply drops out and the next candidate takes its place.
     std::vector<Hit> hits;
-    hits.reserve(req.k);
+    hits.reserve(static_cast<size_t>(want));
     size_t next = 0;
-    while (hits.size() < static_cast<size_t>(req.k) && next < ranked.size()) {
-        size_t want = static_cast<size_t>(req.k) - hits.size();
-        size_t end = std::min(ranked.size(), next + want);
+    while (hits.size() < static_cast<size_t>(want) && next < ranked.size()) {
+        size_t missing = static_cast<size_t>(want) - hits.size();
+        size_t end = std::min(ranked.size(), next + missing);
         std::vector<int64_t> ids;
         ids.reserve(end - next);
         for (size_t i = next; i < end; i++) ids.push_back(ranked[i].chunk_id);
@@ -155,10 +179,12 @@ std::vector<Hit> search(Indexes& indexes, Store& store, const SearchRequest& req
                     h.score = h.vector_score;
                     break;
             }
+            h.fused_rank = static_cast<int>(hits.size()) + 1;
             hits.push_back(std::move(h));
         }
         next = end;
     }
+    if (reranker && !hits.empty()) rerank(*reranker, req.query, req.k, &hits);
     return hits;
 }
 

@@ -4,10 +4,12 @@
 // Config::candidates hits, and fuses the two rankings by reciprocal rank fusion:
 //   score(chunk) = sum over retrievers of 1 / (rrf_k + rank), rank starting at 1.
 // Ties break by keyword rank, then by chunk id, so results are deterministic.
+// An optional reranker (a cross-encoder) then reorders the top rerank_top_n fused hits.
 // Errors: throws ragd::Error (InvalidArgument for a bad query or k).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,15 +33,39 @@ struct SearchRequest {
 
 struct Hit {
     ChunkRow chunk;
-    double score = 0;          // the ranking score of the mode (RRF, BM25 or cosine)
+    double score = 0;          // the score of the mode (RRF, BM25 or cosine), before reranking
     int keyword_rank = 0;      // 1-based rank in the keyword list, 0 if absent
     int vector_rank = 0;       // 1-based rank in the vector list, 0 if absent
     double keyword_score = 0;  // BM25, if keyword_rank > 0
     double vector_score = 0;   // cosine, if vector_rank > 0
+    bool reranked = false;     // a reranker ordered the hits: rerank_score is set
+    double rerank_score = 0;   // the reranker's raw relevance (higher is better)
+    int fused_rank = 0;        // 1-based rank before reranking (among the loaded hits)
 };
 
-std::vector<Hit> search(Indexes& indexes, Store& store, const SearchRequest& req,
-                        const Config& cfg);
+// A second stage that rescores (query, passage) pairs, e.g. a cross-encoder.
+class Reranker {
+  public:
+    virtual ~Reranker() = default;
+    virtual std::string name() const = 0;
+    // Relevance of each text to QUERY, higher is more relevant; texts.size() scores.
+    // Thread-safe. Throws ragd::Error.
+    virtual std::vector<float> score(const std::string& query,
+                                     const std::vector<std::string>& texts) const = 0;
+};
+
+// A cross-encoder reranker (bge-reranker style: a BERT-family GGUF with a classification
+// head, generate/bert.h) with THREADS threads (0 = hardware). name() = "gguf:<general.name>".
+// Throws Error with a one-line message naming the file (NotFound, Unsupported for a model
+// without a classification head, ...).
+std::unique_ptr<Reranker> make_gguf_reranker(const std::string& path, int threads = 0);
+
+// Retrieves, fuses, filters and loads the top hits. With a RERANKER, the best
+// max(cfg.rerank_top_n, k) fused hits are rescored by it and the k best by its score
+// returned (ties keep the fused order); `score` stays the fused score. Without one the
+// ranking is the fused one.
+std::vector<Hit> search(Indexes& indexes, Store& store, const SearchRequest& req, const Config& cfg,
+                        const Reranker* reranker = nullptr);
 
 // Reciprocal rank fusion of two ranked id lists (best first). Returns (id, score) best
 // first, ties broken as described above.

@@ -98,6 +98,13 @@ TEST(CliModel, PromptOnlyLogitsEqualTheEngine) {
                   "--logits-out", dir / "l2.bin"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(read_floats(dir / "l2.bin"), seq.logits());
+    // The 8-bit KV cache: the engine's numbers with that cache.
+    r = run_ragd({"run", "-m", model_path, "-p", "hello world", "-n", "0", "-t", "1", "--kv-type",
+                  "q8", "--logits-out", dir / "l3.bin"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Sequence q8(*model, 0, 1, KvType::Q8);
+    q8.eval(model->tokenizer().encode("hello world", true, true));
+    EXPECT_EQ(read_floats(dir / "l3.bin"), q8.logits());
 }
 
 // Sampling with a seed is reproducible, and different seeds explore.
@@ -138,6 +145,8 @@ TEST(CliModel, BadInputGivesOneLineErrors) {
         {{"run", "-m", model_path, "-p", "hi", "-c", "100000"}, 2, "context"},
         {{"run", "-m", model_path, "-p", "hi", "--temp", "-1"}, 2, "--temp"},
         {{"run", "-m", model_path, "-p", "hi", "-n", "x"}, 2, "-n"},
+        {{"run", "-m", model_path, "-p", "hi", "--kv-type", "q4"}, 2, "KV cache type"},
+        {{"bench", "-m", model_path, "--kv-type", "f16"}, 2, "KV cache type"},
         {{"tokenize", "-m", model_path}, 2, "TEXT"},
         {{"tokenize", "-m", truncated, "x"}, 1, "truncated.gguf"},
     };

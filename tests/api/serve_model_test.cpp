@@ -110,9 +110,15 @@ TEST_F(ServeModel, SamplingParametersAreValidated) {
     Resp r = call(server_->port(), "POST", "/v1/completions",
                   R"({"prompt": "x", "max_tokens": 4, "temperature": -1})");
     expect_error(r, 400, "negative temperature");
+    // response_format constrains the output (generate/json_schema.h): a JSON object, or
+    // a 400 when the budget cannot hold one.
     r = call(server_->port(), "POST", "/v1/completions",
-             R"({"prompt": "x", "max_tokens": 4, "response_format": {"type": "json_object"}})");
-    EXPECT_GE(r.status, 400) << r.body;
+             R"({"prompt": "x", "max_tokens": 8, "response_format": {"type": "json_object"}})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(json::parse(r.j()["choices"][0]["text"].get<std::string>()).is_object()) << r.body;
+    r = call(server_->port(), "POST", "/v1/completions",
+             R"({"prompt": "x", "max_tokens": 1, "response_format": {"type": "json_object"}})");
+    expect_error(r, 400, "no room for a JSON object");
 }
 
 }  // namespace

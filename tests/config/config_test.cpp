@@ -47,5 +47,28 @@ TEST(Config, ParseIntAcceptsOnlyWholeNumbersInRange) {
     }
 }
 
+TEST(Config, ModelEnvironmentFillsOnlyUnsetKeys) {
+    setenv("RAGD_EMBED_MODEL", "/env/e.gguf", 1);
+    setenv("RAGD_RERANK_MODEL", "/env/r.gguf", 1);
+    Config cfg;
+    EXPECT_EQ(cfg.rerank_top_n, 50);
+    apply_model_env(&cfg);
+    EXPECT_EQ(cfg.embed_model, "/env/e.gguf");
+    EXPECT_EQ(cfg.rerank_model, "/env/r.gguf");
+    Config flagged;
+    flagged.embed_model = kBuiltinEmbedder;
+    flagged.rerank_model = "/flag/r.gguf";
+    apply_model_env(&flagged);
+    EXPECT_EQ(flagged.embed_model, "builtin");
+    EXPECT_EQ(flagged.rerank_model, "/flag/r.gguf");
+    setenv("RAGD_EMBED_MODEL", "", 1);  // empty counts as unset
+    unsetenv("RAGD_RERANK_MODEL");
+    Config none;
+    apply_model_env(&none);
+    EXPECT_EQ(none.embed_model, "");
+    EXPECT_EQ(none.rerank_model, "");
+    unsetenv("RAGD_EMBED_MODEL");
+}
+
 }  // namespace
 }  // namespace ragd
