@@ -95,7 +95,8 @@ int main(int argc, char** argv) {
 
     try {
         auto model = ragd::Model::load(model_path, no_mmap);
-        const int n_ctx = std::min(model->params().n_ctx_train, prefix_tokens + 256);
+        // The last passage may overshoot the prefix size by a whole paragraph.
+        const int n_ctx = std::min(model->params().n_ctx_train, 2 * prefix_tokens + 256);
         ragd::ModelRunner runner(std::move(model), n_ctx, threads);
         const std::vector<std::string> paras = corpus_paragraphs(corpus);
         if (paras.empty()) throw std::runtime_error("no paragraphs in " + corpus);
