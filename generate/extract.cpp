@@ -328,10 +328,23 @@ Extraction extract(ModelRunner& runner, const nlohmann::ordered_json& schema,
                    const std::string& instructions, const std::vector<Passage>& passages,
                    GenerateOptions options) {
     options.grammar = compile_json_schema(schema);
+    // The passages were chosen by an estimate of their tokens; the model's own count
+    // decides. Drop the last passages until the prompt leaves room for max_tokens (with
+    // none left, chat() reports the prompt that does not fit).
+    std::vector<Passage> used = passages;
+    std::vector<ChatMessage> messages = extraction_messages(schema, instructions, used);
+    while (!used.empty()) {
+        const size_t n =
+            runner.tokenize_prompt(apply_chat_template(runner.chat_format(), messages, true))
+                .size();
+        if (int64_t(n) + options.max_tokens <= runner.n_ctx()) break;
+        used.pop_back();
+        messages = extraction_messages(schema, instructions, used);
+    }
     Extraction e;
-    e.stats = runner.chat(extraction_messages(schema, instructions, passages), options);
+    e.stats = runner.chat(messages, options);
     e.data = nlohmann::ordered_json::parse(e.stats.text);
-    e.evidence = extraction_evidence(nlohmann::json::parse(e.stats.text), passages);
+    e.evidence = extraction_evidence(nlohmann::json::parse(e.stats.text), used);
     return e;
 }
 

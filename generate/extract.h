@@ -55,7 +55,10 @@ struct Extraction {
 };
 
 // Generates under the schema (options.grammar is set from it; temperature etc. as given)
-// and builds the evidence. Throws Error(InvalidArgument) for a bad schema.
+// and builds the evidence. Passages are dropped from the end while the prompt, counted
+// with the model's tokenizer, leaves no room for options.max_tokens in the context.
+// Throws Error(InvalidArgument) for a bad schema, or a prompt that does not fit even
+// without passages.
 Extraction extract(ModelRunner& runner, const nlohmann::ordered_json& schema,
                    const std::string& instructions, const std::vector<Passage>& passages,
                    GenerateOptions options);

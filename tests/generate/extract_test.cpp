@@ -118,6 +118,21 @@ TEST(Extract, PipelineOnARandomModelGivesValidDataAndEvidence) {
     }
     // A bad schema is an InvalidArgument before anything runs.
     EXPECT_THROW(extract(runner, nlohmann::ordered_json::parse(R"({"not":{}})"), "", ps, o), Error);
+
+    // Passages chosen by a token estimate that the model counts higher than the context
+    // holds (the test vocabulary is mostly single bytes): the last ones are dropped until
+    // the prompt fits, instead of failing.
+    std::string long_text;
+    for (int i = 0; i < 40; ++i)
+        long_text += "Paragraph " + std::to_string(i) + ": aspirin 75 mg daily, reviewed.\n\n";
+    auto many = text_passages(long_text, 100000);
+    size_t chars = 0;
+    for (const Passage& p : many) chars += p.hit.chunk.text.size();
+    ASSERT_GT(chars, 1200u);  // more bytes than the 1,024-token context
+    o.max_tokens = 100;
+    Extraction fit = extract(runner, schema, "list medications", many, o);
+    EXPECT_TRUE(fit.data.contains("medications"));
+    EXPECT_LE(fit.stats.prompt_tokens + 100, runner.n_ctx());
 }
 
 }  // namespace
