@@ -65,7 +65,8 @@ TEST_F(ServeModel, ChatStreamsTheSameTextAsTheWholeAnswer) {
     Resp whole = call(server_->port(), "POST", "/v1/chat/completions", req + "}");
     ASSERT_EQ(whole.status, 200) << whole.body;
     std::string expect = json::parse(whole.body)["choices"][0]["message"]["content"];
-    Resp stream = call(server_->port(), "POST", "/v1/chat/completions", req + R"(, "stream": true})");
+    Resp stream =
+        call(server_->port(), "POST", "/v1/chat/completions", req + R"(, "stream": true})");
     ASSERT_EQ(stream.status, 200) << stream.body;
     std::vector<std::string> events = sse_data(stream.body);
     ASSERT_FALSE(events.empty());
