@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "config/config.h"
+#include "generate/model_checks.h"
 #include "generate/ops.h"
 #include "generate/quant.h"
 
@@ -12,23 +13,9 @@ namespace ragd {
 
 namespace {
 
-[[noreturn]] void corrupt(const std::string& msg) {
-    throw Error(Error::Code::Corrupt, "model: " + msg);
-}
-
-std::string dims(const gguf::Tensor& t) {
-    std::string s = "[";
-    for (int d = 0; d < t.n_dims; ++d) s += (d ? ", " : "") + std::to_string(t.ne[d]);
-    return s + "]";
-}
-
-// Hyper-parameters must be positive and small enough that every product of them fits
-// in an int (the forward pass sizes its buffers from them).
-int positive(const gguf::File& f, const std::string& key, int64_t def, int64_t hi) {
-    int64_t v = f.get_int(key, def);
-    if (v <= 0 || v > hi) corrupt(key + " = " + std::to_string(v) + " is out of range");
-    return int(v);
-}
+using model_checks::corrupt;
+using model_checks::dims;
+using model_checks::positive;
 
 }  // namespace
 
