@@ -1,10 +1,12 @@
 #include "generate/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
 #include "config/config.h"
+#include "generate/attention.h"
 #include "generate/model_checks.h"
 #include "generate/ops.h"
 #include "generate/quant.h"
@@ -159,9 +161,15 @@ constexpr int kMaxBatch = 256;
 
 struct Sequence::Scratch {
     std::vector<float> x, xb, q, k, v, att, gate, up;
-    std::vector<uint8_t> xq;                 // activations in the weights' dot format
-    std::vector<std::vector<float>> scores;  // per thread, n_ctx attention weights
-    std::vector<float> rope_inv_freq;        // per rotated pair
+    std::vector<uint8_t> xq;           // activations in the weights' dot format
+    std::vector<float> rope_inv_freq;  // per rotated pair
+    struct AttentionRows {             // per thread: one work item's query rows
+        attention::Workspace ws;
+        std::vector<const float*> q;
+        std::vector<float*> out;
+        std::vector<int> n_pos;
+    };
+    std::vector<AttentionRows> attention;
 };
 
 const char* kv_type_name(KvType t) {
@@ -177,34 +185,13 @@ KvType parse_kv_type(const std::string& name) {
 
 namespace {
 
-// Attention against an int8 cache row: the scale is applied by the caller.
-__attribute__((target_clones("avx512f", "avx2,fma", "default"))) float dot_f32_i8(const float* a,
-                                                                                  const int8_t* b,
-                                                                                  int n) {
-    float acc[16] = {};
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * float(b[i + j]);
-    for (int w = 8; w > 0; w /= 2)
-        for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
-    float sum = acc[0];
-    for (; i < n; ++i) sum += a[i] * float(b[i]);
-    return sum;
-}
-
-__attribute__((target_clones("avx512f", "avx2,fma", "default"))) void axpy_f32_i8(float* y, float a,
-                                                                                  const int8_t* x,
-                                                                                  int n) {
-    for (int i = 0; i < n; ++i) y[i] += a * float(x[i]);
-}
-
-// x (n floats) -> int8 at q with the returned scale: max |x| maps to 127.
-float quantize_i8(const float* x, int8_t* q, int n) {
+// x (n floats) -> int8 at q[i * stride] with the returned scale: max |x| maps to 127.
+float quantize_i8(const float* x, int8_t* q, size_t stride, int n) {
     float amax = 0;
     for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float scale = amax / 127.0f;
     const float inv = scale > 0 ? 1.0f / scale : 0.0f;
-    for (int i = 0; i < n; ++i) q[i] = static_cast<int8_t>(std::lrint(x[i] * inv));
+    for (int i = 0; i < n; ++i) q[size_t(i) * stride] = static_cast<int8_t>(std::lrint(x[i] * inv));
     return scale;
 }
 
@@ -220,9 +207,10 @@ Sequence::Sequence(const Model& model, int n_ctx, int n_threads, KvType kv_type)
                                                       std::to_string(p.n_ctx_train));
     n_ctx_ = n_ctx;
     pool_ = std::make_unique<ThreadPool>(n_threads);
-    size_t kv = size_t(p.n_layer) * size_t(n_ctx_) * size_t(p.n_head_kv) * size_t(p.head_dim);
+    n_ctx_alloc_ = (n_ctx_ + attention::kBlock - 1) / attention::kBlock * attention::kBlock;
+    const size_t n_scales = size_t(p.n_layer) * size_t(p.n_head_kv) * size_t(n_ctx_alloc_);
+    const size_t kv = n_scales * size_t(p.head_dim);
     if (kv_type_ == KvType::Q8) {
-        const size_t n_scales = size_t(p.n_layer) * size_t(n_ctx_) * size_t(p.n_head_kv);
         k_q8_ = std::make_unique_for_overwrite<int8_t[]>(kv);
         v_q8_ = std::make_unique_for_overwrite<int8_t[]>(kv);
         k_scale_ = std::make_unique_for_overwrite<float[]>(n_scales);
@@ -231,8 +219,7 @@ Sequence::Sequence(const Model& model, int n_ctx, int n_threads, KvType kv_type)
         k_cache_ = std::make_unique_for_overwrite<float[]>(kv);
         v_cache_ = std::make_unique_for_overwrite<float[]>(kv);
     }
-    scratch_->scores.resize(size_t(pool_->size()));
-    for (auto& s : scratch_->scores) s.resize(size_t(n_ctx_));
+    scratch_->attention.resize(size_t(pool_->size()));
     int half = p.rope_dim / 2;
     scratch_->rope_inv_freq.resize(size_t(half));
     for (int i = 0; i < half; ++i) {
@@ -246,7 +233,7 @@ Sequence::~Sequence() = default;
 
 size_t Sequence::kv_bytes() const {
     const ModelParams& p = model_.params();
-    const size_t vectors = size_t(p.n_layer) * size_t(n_ctx_) * size_t(p.n_head_kv);
+    const size_t vectors = size_t(p.n_layer) * size_t(n_ctx_alloc_) * size_t(p.n_head_kv);
     const size_t per_vector = kv_type_ == KvType::Q8 ? size_t(p.head_dim) + sizeof(float)
                                                      : size_t(p.head_dim) * sizeof(float);
     return 2 * vectors * per_vector;
@@ -331,16 +318,25 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
         matmul(pool, *w.wq, s.xb.data(), n, s.xq, s.q.data());
         matmul(pool, *w.wk, s.xb.data(), n, s.xq, s.k.data());
         matmul(pool, *w.wv, s.xb.data(), n, s.xq, s.v.data());
-        // This layer's cache: [pos][kv_dim] values, and for Q8 [pos][nkv] scales.
-        const size_t layer_off = size_t(l) * n_ctx_ * kv_dim;
-        const size_t scale_off = size_t(l) * n_ctx_ * nkv;
+        // This layer's cache, per KV head: n_ctx_alloc_ positions of head_dim elements
+        // (keys transposed per block, see generate/attention.h) and, for Q8, one scale
+        // per position.
         const bool q8 = kv_type_ == KvType::Q8;
-        float* kc = q8 ? nullptr : k_cache_.get() + layer_off;
-        float* vc = q8 ? nullptr : v_cache_.get() + layer_off;
-        int8_t* kq = q8 ? k_q8_.get() + layer_off : nullptr;
-        int8_t* vq = q8 ? v_q8_.get() + layer_off : nullptr;
-        float* ks = q8 ? k_scale_.get() + scale_off : nullptr;
-        float* vs = q8 ? v_scale_.get() + scale_off : nullptr;
+        const size_t head_scales = size_t(n_ctx_alloc_), head_elems = head_scales * size_t(hd);
+        auto elems_of = [&](int h) { return (size_t(l) * nkv + size_t(h)) * head_elems; };
+        auto scales_of = [&](int h) { return (size_t(l) * nkv + size_t(h)) * head_scales; };
+        auto kv_head = [&](int h) {
+            attention::KvHead kv;
+            kv.hd = hd;
+            if (q8) {
+                kv.k8 = k_q8_.get() + elems_of(h), kv.v8 = v_q8_.get() + elems_of(h);
+                kv.k_scale = k_scale_.get() + scales_of(h),
+                kv.v_scale = v_scale_.get() + scales_of(h);
+            } else {
+                kv.k = k_cache_.get() + elems_of(h), kv.v = v_cache_.get() + elems_of(h);
+            }
+            return kv;
+        };
         for (int t = 0; t < n; ++t) {
             float* q = &s.q[size_t(t) * q_dim];
             float* k = &s.k[size_t(t) * kv_dim];
@@ -357,46 +353,62 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
             }
             rope(q, nh, hd, p.rope_dim, p.rope_neox, p0 + t, s.rope_inv_freq.data());
             rope(k, nkv, hd, p.rope_dim, p.rope_neox, p0 + t, s.rope_inv_freq.data());
-            const size_t pos = size_t(p0 + t);
-            if (q8) {
-                for (int h = 0; h < nkv; ++h) {
-                    const size_t off = pos * kv_dim + size_t(h) * hd;
-                    ks[pos * nkv + size_t(h)] = quantize_i8(k + h * hd, kq + off, hd);
-                    vs[pos * nkv + size_t(h)] = quantize_i8(v + h * hd, vq + off, hd);
+            const int pos = p0 + t;
+            const size_t key0 = attention::key_index(hd, pos, 0);
+            const size_t block = attention::key_index(hd, pos - pos % attention::kBlock, 0);
+            const size_t block_elems = size_t(hd) * attention::kBlock;
+            for (int h = 0; h < nkv; ++h) {
+                const float* kh = k + h * hd;
+                const float* vh = v + h * hd;
+                // A new key block starts zeroed: its unwritten positions are masked but
+                // should not be garbage.
+                const bool new_block = pos % attention::kBlock == 0;
+                if (q8) {
+                    int8_t* kq = k_q8_.get() + elems_of(h);
+                    float* ks = k_scale_.get() + scales_of(h);
+                    float* vs = v_scale_.get() + scales_of(h);
+                    if (new_block) {
+                        std::memset(kq + block, 0, block_elems);
+                        std::fill(ks + pos, ks + pos + attention::kBlock, 0.0f);
+                        std::fill(vs + pos, vs + pos + attention::kBlock, 0.0f);
+                    }
+                    ks[pos] = quantize_i8(kh, kq + key0, attention::kBlock, hd);
+                    vs[pos] = quantize_i8(vh, v_q8_.get() + elems_of(h) + size_t(pos) * hd, 1, hd);
+                } else {
+                    float* kc = k_cache_.get() + elems_of(h);
+                    if (new_block) std::fill(kc + block, kc + block + block_elems, 0.0f);
+                    for (int d = 0; d < hd; ++d) kc[key0 + size_t(d) * attention::kBlock] = kh[d];
+                    std::memcpy(v_cache_.get() + elems_of(h) + size_t(pos) * hd, vh,
+                                sizeof(float) * size_t(hd));
                 }
-            } else {
-                std::memcpy(kc + pos * kv_dim, k, sizeof(float) * size_t(kv_dim));
-                std::memcpy(vc + pos * kv_dim, v, sizeof(float) * size_t(kv_dim));
             }
         }
-        // Causal attention: token t sees positions 0 .. p0 + t. Work items are (t, h).
+        // Causal attention: token t sees positions 0 .. p0 + t. A work item is one KV head
+        // and a block of tokens: their query rows (tokens x the heads of the group) go
+        // through attention::attend together, so each key and value block is read once
+        // per item. Items with later tokens cost more and are taken first.
         const int group = nh / nkv;
-        pool.run([&](int ith, int nth) {
-            float* sc = s.scores[size_t(ith)].data();
-            for (int item = ith; item < n * nh; item += nth) {
-                const int t = item / nh, h = item % nh, kvh = h / group;
-                const float* q = &s.q[size_t(t) * q_dim + size_t(h) * hd];
-                const int n_pos = p0 + t + 1;
-                float mx = -INFINITY;
-                const size_t head_off = size_t(kvh) * hd;
-                for (int j = 0; j < n_pos; ++j) {
-                    sc[j] = q8 ? dot_f32_i8(q, kq + size_t(j) * kv_dim + head_off, hd) *
-                                     ks[size_t(j) * nkv + size_t(kvh)] * att_scale
-                               : dot_f32(q, kc + size_t(j) * kv_dim + head_off, hd) * att_scale;
-                    mx = std::max(mx, sc[j]);
-                }
-                float sum = 0;
-                for (int j = 0; j < n_pos; ++j) sum += sc[j] = std::exp(sc[j] - mx);
-                float* out = &s.att[size_t(t) * q_dim + size_t(h) * hd];
-                std::fill(out, out + hd, 0.0f);
-                const float inv = 1.0f / sum;
-                for (int j = 0; j < n_pos; ++j) {
-                    if (q8)
-                        axpy_f32_i8(out, sc[j] * inv * vs[size_t(j) * nkv + size_t(kvh)],
-                                    vq + size_t(j) * kv_dim + head_off, hd);
-                    else
-                        axpy_f32(out, sc[j] * inv, vc + size_t(j) * kv_dim + head_off, hd);
-                }
+        const int tokens_per_item = std::max(1, 64 / group);
+        const int n_blocks = (n + tokens_per_item - 1) / tokens_per_item;
+        std::atomic<int> next{0};
+        pool.run([&](int ith, int) {
+            Scratch::AttentionRows& a = s.attention[size_t(ith)];
+            for (int item;
+                 (item = next.fetch_add(1, std::memory_order_relaxed)) < n_blocks * nkv;) {
+                const int tb = n_blocks - 1 - item / nkv, kvh = item % nkv;
+                const int t0 = tb * tokens_per_item, t1 = std::min(n, t0 + tokens_per_item);
+                a.q.clear(), a.out.clear(), a.n_pos.clear();
+                for (int t = t0; t < t1; ++t)
+                    for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
+                        const size_t at = size_t(t) * q_dim + size_t(h) * hd;
+                        a.q.push_back(&s.q[at]);
+                        a.out.push_back(&s.att[at]);
+                        a.n_pos.push_back(p0 + t + 1);
+                    }
+                attention::Rows rows;
+                rows.n = int(a.q.size());
+                rows.q = a.q.data(), rows.out = a.out.data(), rows.n_pos = a.n_pos.data();
+                attention::attend(kv_head(kvh), rows, att_scale, a.ws);
             }
         });
         matmul(pool, *w.wo, s.att.data(), n, s.xq, s.xb.data());

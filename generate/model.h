@@ -126,10 +126,14 @@ class Sequence {
     int n_ctx_;
     int n_past_ = 0;
     std::unique_ptr<ThreadPool> pool_;
-    // [layer][pos][n_head_kv * head_dim], left uninitialised: a position is written before
-    // it is read, so pages of the cache become resident only as the context fills.
-    // With KvType::Q8 the values are in k_q8_/v_q8_ (same layout) and k_scale_/v_scale_
-    // hold one scale per [layer][pos][kv head]; the float arrays stay empty.
+    // Per [layer][kv head], n_ctx_alloc_ positions (n_ctx rounded up to a key block of
+    // generate/attention.h): keys transposed in blocks of 64 positions, values as rows of
+    // head_dim. Left uninitialised: a position is written before it is read (a new key
+    // block is zeroed when its first position is written), so pages of the cache become
+    // resident only as the context fills. With KvType::Q8 the elements are in
+    // k_q8_/v_q8_ (same layout) and k_scale_/v_scale_ hold one scale per
+    // [layer][kv head][pos]; the float arrays stay empty.
+    int n_ctx_alloc_;
     KvType kv_type_;
     std::unique_ptr<float[]> k_cache_, v_cache_;
     std::unique_ptr<int8_t[]> k_q8_, v_q8_;
