@@ -428,7 +428,9 @@ int cmd_ask(int argc, char** argv) {
                                             {"--seed", true},
                                             {"-t --threads", true},
                                             {"-c --ctx-size", true},
-                                            {"--kv-type", true}})
+                                            {"--kv-type", true},
+                                            {"--mmap", false},
+                                            {"--no-mmap", false}})
         flags.push_back(f);
     Args args = parse_args(argc, argv, 2, flags);
     SearchRequest req = search_request(args, "ask");
@@ -441,8 +443,9 @@ int cmd_ask(int argc, char** argv) {
     std::unique_ptr<ModelRunner> runner;
     if (args.has("-m"))
         runner = std::make_unique<ModelRunner>(
-            Model::load(args.get("-m")), int(args.get_int("-c", 0, 0, 1 << 24)),
-            int(args.get_int("-t", 0, 0, 1024)), parse_kv_type(args.get("--kv-type", "f32")));
+            Model::load(args.get("-m"), gguf::load_mode(args.has("--mmap"), args.has("--no-mmap"))),
+            int(args.get_int("-c", 0, 0, 1 << 24)), int(args.get_int("-t", 0, 0, 1024)),
+            parse_kv_type(args.get("--kv-type", "f32")));
     auto session = open_session(cfg, /*write=*/false);
     std::vector<Hit> hits =
         search(*session->indexes, *session->store, req, cfg, session->reranker.get());
@@ -608,7 +611,8 @@ Usage:
                (with no PATH: resume the queue left by an interrupted ingest)
   ragd search  [--data DIR] [--mode hybrid|keyword|vector] [-k N] [--json] QUERY
   ragd ask     [--data DIR] [-k N] [--json] [-m MODEL.gguf [-n N] [--temp T] [--seed S]
-               [-t THREADS] [-c CTX] [--kv-type f32|q8]] QUESTION  answer with citations
+               [-t THREADS] [-c CTX] [--kv-type f32|q8] [--mmap|--no-mmap]] QUESTION
+                                                                     answer with citations
                (extractive without -m; with -m the model writes the answer, greedy by default)
   ragd docs    [--data DIR] [--json]                                 list documents
   ragd docs rm [--data DIR] ID|PATH...                               delete documents
@@ -616,11 +620,12 @@ Usage:
   ragd reindex [--data DIR]                                          rebuild Xapian and FAISS
   ragd run     -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS]
                [-c CTX] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
-               [--no-mmap] [--kv-type f32|q8] [--logits-out FILE]   generate from a prompt
+               [--mmap|--no-mmap] [--kv-type f32|q8] [--logits-out FILE]
+                                                                     generate from a prompt
   ragd tokenize -m MODEL.gguf [--no-special] TEXT                   token ids as JSON
   ragd embed   -m MODEL.gguf [--pooling mean|cls|last] [-t THREADS] [--no-normalize]
                TEXT...                                               JSON vectors (bert models)
-  ragd bench   -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r 3] [--no-mmap]
+  ragd bench   -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r 3] [--mmap|--no-mmap]
                [--kv-type f32|q8] [--json]
                                                                      prefill/decode tok/s
   ragd extract -m MODEL.gguf --schema FILE [--seed S] [--temp T] [-n N]
@@ -628,13 +633,16 @@ Usage:
                (DOC: a document id, an ingested path, or a text file read directly)
   ragd serve   [--data DIR] [--host H] [--port N] [--api-key KEY] [--config FILE]
                [--threads N] [--max-body BYTES]                      REST API (see README)
-               [-m MODEL.gguf [-c CTX] [-t THREADS] [--kv-type f32|q8]] with a language model
+               [-m MODEL.gguf [-c CTX] [-t THREADS] [--kv-type f32|q8] [--mmap|--no-mmap]]
+                                                                     with a language model
                [--embed-model E.gguf] [--rerank-model R.gguf]       embedding, reranking
 
 Search and ask also take --collection C and --document ID filters, and
   --rerank-model R.gguf [--rerank-top-n 50] (a cross-encoder reorders the top fused hits).
 Commands that open the indexes take --embed-model E.gguf (or builtin; $RAGD_EMBED_MODEL):
   the data directory remembers the model its vectors were built with.
+Commands that load a model (-m) read it into memory when it takes at most half of the
+  available memory (faster decode), else map it; --mmap / --no-mmap force either way.
 Ingest also takes --chunk-tokens N (default 200) and --chunk-overlap N (default 40).
 The data directory is --data DIR, else $RAGD_DATA, else ./ragd-data.
 )";

@@ -32,6 +32,7 @@ int cmd_embed(int argc, char** argv) {
                             {"-t --threads", true},
                             {"-b --batch-tokens", true},
                             {"--no-normalize", false},
+                            {"--mmap", false},
                             {"--no-mmap", false}});
     if (!args.has("-m") || args.get("-m").empty())
         throw Error(Error::Code::InvalidArgument, "-m MODEL.gguf is required");
@@ -47,7 +48,8 @@ int cmd_embed(int argc, char** argv) {
     const int threads = int(args.get_int("-t", 0, 0, 1024));
     const int batch_tokens = int(args.get_int("-b", 2048, 1, 1 << 20));
 
-    std::unique_ptr<BertModel> model = BertModel::load(args.get("-m"), args.has("--no-mmap"));
+    std::unique_ptr<BertModel> model =
+        BertModel::load(args.get("-m"), gguf::load_mode(args.has("--mmap"), args.has("--no-mmap")));
     Encoder enc(*model, threads);
     enc.batch_tokens = batch_tokens;
     std::vector<float> v = enc.embed(args.positional, pooling, !args.has("--no-normalize"));

@@ -52,7 +52,9 @@ int cmd_extract(int argc, char** argv) {
                             {"--data", true},
                             {"--embed-model", true},
                             {"-t --threads", true},
-                            {"-c --ctx-size", true}});
+                            {"-c --ctx-size", true},
+                            {"--mmap", false},
+                            {"--no-mmap", false}});
     if (args.positional.size() != 1)
         throw Error(Error::Code::InvalidArgument,
                     "extract takes one DOC (a document id, an ingested path or a text file)");
@@ -83,9 +85,9 @@ int cmd_extract(int argc, char** argv) {
     cfg.embed_model = args.get("--embed-model");
     apply_model_env(&cfg);
 
-    auto runner = std::make_unique<ModelRunner>(Model::load(args.get("-m")),
-                                                int(args.get_int("-c", 0, 0, 1 << 24)),
-                                                int(args.get_int("-t", 0, 0, 1024)));
+    auto runner = std::make_unique<ModelRunner>(
+        Model::load(args.get("-m"), gguf::load_mode(args.has("--mmap"), args.has("--no-mmap"))),
+        int(args.get_int("-c", 0, 0, 1 << 24)), int(args.get_int("-t", 0, 0, 1024)));
     // Passages get what the context leaves after the schema, instructions and output.
     const int fixed = int(runner->tokenize_prompt(schema.dump() + instructions).size()) + 128;
     const int budget =

@@ -53,6 +53,7 @@ int cmd_run(int argc, char** argv) {
                             {"--top-p", true},
                             {"--min-p", true},
                             {"--repeat-penalty", true},
+                            {"--mmap", false},
                             {"--no-mmap", false},
                             {"--kv-type", true},
                             {"--logits-out", true}});
@@ -80,7 +81,8 @@ int cmd_run(int argc, char** argv) {
     Sampler sampler(sp);
 
     auto t_load = Clock::now();
-    std::unique_ptr<Model> model = Model::load(model_path, args.has("--no-mmap"));
+    std::unique_ptr<Model> model =
+        Model::load(model_path, gguf::load_mode(args.has("--mmap"), args.has("--no-mmap")));
     const Tokenizer& tok = model->tokenizer();
     Sequence seq(*model, n_ctx, threads, parse_kv_type(args.get("--kv-type", "f32")));
     std::vector<int32_t> ids = tok.encode(prompt, true, true);
@@ -138,6 +140,7 @@ int cmd_bench(int argc, char** argv) {
                             {"-n --n-gen", true},
                             {"-t --threads", true},
                             {"-r --repetitions", true},
+                            {"--mmap", false},
                             {"--no-mmap", false},
                             {"--kv-type", true},
                             {"--json", false}});
@@ -150,7 +153,8 @@ int cmd_bench(int argc, char** argv) {
     if (n_prompt == 0 && n_gen == 0)
         throw Error(Error::Code::InvalidArgument, "nothing to measure: -p and -n are both 0");
 
-    std::unique_ptr<Model> model = Model::load(model_path, args.has("--no-mmap"));
+    std::unique_ptr<Model> model =
+        Model::load(model_path, gguf::load_mode(args.has("--mmap"), args.has("--no-mmap")));
     const ModelParams& mp = model->params();
     if (std::max(n_prompt, n_gen) > mp.n_ctx_train)
         throw Error(Error::Code::InvalidArgument,

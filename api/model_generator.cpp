@@ -70,8 +70,8 @@ Answer ModelGenerator::answer(const std::string& question, const std::vector<Pas
 }
 
 std::shared_ptr<Generator> load_model_generator(const std::string& path, int n_ctx, int n_threads,
-                                                KvType kv_type) {
-    auto runner = std::make_unique<ModelRunner>(Model::load(path), n_ctx, n_threads, kv_type);
+                                                KvType kv_type, gguf::Load how) {
+    auto runner = std::make_unique<ModelRunner>(Model::load(path, how), n_ctx, n_threads, kv_type);
     std::string id = std::filesystem::path(path).stem().string();
     return std::make_shared<ModelGenerator>(std::move(runner), id);
 }

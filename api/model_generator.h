@@ -38,6 +38,7 @@ class ModelGenerator : public Generator {
 
 // Loads MODEL.gguf for `ragd serve -m`; n_ctx and n_threads 0 mean the defaults.
 std::shared_ptr<Generator> load_model_generator(const std::string& path, int n_ctx, int n_threads,
-                                                KvType kv_type = KvType::F32);
+                                                KvType kv_type = KvType::F32,
+                                                gguf::Load how = gguf::Load::Auto);
 
 }  // namespace ragd

@@ -1774,6 +1774,10 @@ int run_serve(int argc, char** argv) {
         "--rerank-model", "--rerank-top-n", "--kv-type"};
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i], value;
+        if (a == "--mmap" || a == "--no-mmap") {  // how the -m model loads (gguf::Load)
+            flags[a] = "1";
+            continue;
+        }
         size_t eq = a.find('=');
         bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
         if (inline_value) {
@@ -1842,7 +1846,9 @@ int run_serve(int argc, char** argv) {
         int n_ctx = flags.count("-c") ? int(parse_int("-c", flags["-c"], 0, 1 << 24)) : 0;
         int n_threads = flags.count("-t") ? int(parse_int("-t", flags["-t"], 0, 1024)) : 0;
         KvType kv = flags.count("--kv-type") ? parse_kv_type(flags["--kv-type"]) : KvType::F32;
-        sc.generator = load_model_generator(flags["-m"], n_ctx, n_threads, kv);
+        sc.generator = load_model_generator(
+            flags["-m"], n_ctx, n_threads, kv,
+            gguf::load_mode(flags.count("--mmap") > 0, flags.count("--no-mmap") > 0));
         std::fprintf(stderr, "ragd: model %s loaded\n", sc.generator->model_id().c_str());
     }
     Api api(sc, roots);

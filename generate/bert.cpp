@@ -136,8 +136,8 @@ const Tokenizer& BertModel::tokenizer() const {
     return *impl_->tokenizer;
 }
 
-std::unique_ptr<BertModel> BertModel::load(const std::string& path, bool read_into_memory) {
-    return from_file(gguf::File::open(path, read_into_memory));
+std::unique_ptr<BertModel> BertModel::load(const std::string& path, gguf::Load how) {
+    return from_file(gguf::File::open(path, how));
 }
 
 std::unique_ptr<BertModel> BertModel::from_file(gguf::File file) {

@@ -41,9 +41,10 @@ struct BertParams {
 
 class BertModel {
   public:
-    // Maps PATH and checks every tensor the architecture needs (shape, supported type).
-    // Throws ragd::Error like Model::load.
-    static std::unique_ptr<BertModel> load(const std::string& path, bool read_into_memory = false);
+    // Opens PATH (gguf::Load, like Model::load) and checks every tensor the architecture needs
+    // (shape, supported type). Throws ragd::Error like Model::load.
+    static std::unique_ptr<BertModel> load(const std::string& path,
+                                           gguf::Load how = gguf::Load::Auto);
     static std::unique_ptr<BertModel> from_file(gguf::File file);
     ~BertModel();
 

@@ -100,14 +100,22 @@ struct Tensor {
     int64_t n_rows() const { return ne[1] * ne[2] * ne[3]; }
 };
 
+// How File::open brings a file's bytes in. Read copies them into anonymous memory (huge
+// pages where allowed): a second or so per 4 GB to load, but decode streams weights
+// 1.6-2.3x faster than from the page cache's 4 KiB pages (bench/README.md, section 5).
+// Auto reads when the file takes at most half of the memory available, else maps.
+enum class Load { Auto, Map, Read };
+
+// The mode the --mmap / --no-mmap flags ask for (neither: Auto); both is an
+// InvalidArgument error.
+Load load_mode(bool mmap_flag, bool no_mmap_flag);
+
 class File {
   public:
-    // Maps and validates PATH. Throws ragd::Error: NotFound/IO for the file system,
+    // Opens and validates PATH. Throws ragd::Error: NotFound/IO for the file system,
     // Corrupt for malformed content, Unsupported for a valid file ragd cannot use (a
-    // version other than 2 or 3). With read_into_memory, the file is read into anonymous
-    // memory (huge pages where allowed) instead of mapped: slower to load, but decode
-    // streams weights faster than from page-cache pages (bench/README.md).
-    static File open(const std::string& path, bool read_into_memory = false);
+    // version other than 2 or 3).
+    static File open(const std::string& path, Load how = Load::Map);
     // Validates a file image held in memory (tests build hostile files byte by byte).
     // The bytes are copied.
     static File parse(const void* bytes, size_t size);

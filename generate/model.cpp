@@ -23,8 +23,8 @@ using model_checks::positive;
 
 Model::Model(gguf::File file) : file_(std::move(file)) {}
 
-std::unique_ptr<Model> Model::load(const std::string& path, bool read_into_memory) {
-    return from_file(gguf::File::open(path, read_into_memory));
+std::unique_ptr<Model> Model::load(const std::string& path, gguf::Load how) {
+    return from_file(gguf::File::open(path, how));
 }
 
 const float* Model::floats(const std::string& name, int64_t expected, bool required) {

@@ -53,11 +53,11 @@ struct LayerWeights {
 
 class Model {
   public:
-    // Maps PATH and checks that every tensor the architecture needs is there with the
-    // right shape and a supported type. Throws ragd::Error (the GGUF reader's errors,
-    // Unsupported for an unknown architecture or type, Corrupt for a missing tensor or a
-    // shape that disagrees with the metadata).
-    static std::unique_ptr<Model> load(const std::string& path, bool read_into_memory = false);
+    // Opens PATH (read into memory or mapped, gguf::Load) and checks that every tensor the
+    // architecture needs is there with the right shape and a supported type. Throws ragd::Error
+    // (the GGUF reader's errors, Unsupported for an unknown architecture or type, Corrupt for a
+    // missing tensor or a shape that disagrees with the metadata).
+    static std::unique_ptr<Model> load(const std::string& path, gguf::Load how = gguf::Load::Auto);
     static std::unique_ptr<Model> from_file(gguf::File file);
 
     const ModelParams& params() const { return params_; }

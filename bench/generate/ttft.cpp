@@ -7,7 +7,7 @@
 //   cold: a prompt whose passages the cache has never seen (every token evaluated);
 //   warm: the same instruction and passages with another question (only the question).
 //
-//   ttft -m MODEL.gguf [-c PREFIX_TOKENS] [-r REPS] [-t THREADS] [--no-mmap]
+//   ttft -m MODEL.gguf [-c PREFIX_TOKENS] [-r REPS] [-t THREADS] [--mmap | --no-mmap]
 //
 // Passages are text of corpus/ (read from the source tree), rotated between repetitions
 // so that every cold prompt is new to the cache. TTFT is the wall time of a request for
@@ -30,7 +30,7 @@ namespace {
 [[noreturn]] void usage() {
     std::fprintf(stderr,
                  "usage: ttft -m MODEL.gguf [-c PREFIX_TOKENS (1024)] [-r REPS (3)] [-t THREADS]\n"
-                 "            [--no-mmap] [--corpus DIR]\n");
+                 "            [--mmap | --no-mmap] [--corpus DIR]\n");
     std::exit(2);
 }
 
@@ -69,7 +69,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
     std::string model_path, corpus = RAGD_SOURCE_DIR "/corpus";
     int prefix_tokens = 1024, reps = 3, threads = 0;
-    bool no_mmap = false;
+    bool mmap = false, no_mmap = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -88,13 +88,15 @@ int main(int argc, char** argv) {
             corpus = next();
         else if (a == "--no-mmap")
             no_mmap = true;
+        else if (a == "--mmap")
+            mmap = true;
         else
             usage();
     }
     if (model_path.empty() || prefix_tokens < 16 || reps < 1) usage();
 
     try {
-        auto model = ragd::Model::load(model_path, no_mmap);
+        auto model = ragd::Model::load(model_path, ragd::gguf::load_mode(mmap, no_mmap));
         // The last passage may overshoot the prefix size by a whole paragraph.
         const int n_ctx = std::min(model->params().n_ctx_train, 2 * prefix_tokens + 256);
         ragd::ModelRunner runner(std::move(model), n_ctx, threads);

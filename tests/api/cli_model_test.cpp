@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -98,6 +99,16 @@ TEST(CliModel, PromptOnlyLogitsEqualTheEngine) {
                   "--logits-out", dir / "l2.bin"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(read_floats(dir / "l2.bin"), seq.logits());
+    // Mapped on request; asking for both ways is refused before anything runs.
+    r = run_ragd({"run", "-m", model_path, "-p", "hello world", "-n", "0", "-t", "1", "--mmap",
+                  "--logits-out", dir / "l4.bin"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_floats(dir / "l4.bin"), seq.logits());
+    r = run_ragd({"run", "-m", model_path, "-p", "hello world", "-n", "0", "--mmap", "--no-mmap",
+                  "--logits-out", dir / "l5.bin"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("--mmap and --no-mmap exclude each other"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "l5.bin"));
     // The 8-bit KV cache: the engine's numbers with that cache.
     r = run_ragd({"run", "-m", model_path, "-p", "hello world", "-n", "0", "-t", "1", "--kv-type",
                   "q8", "--logits-out", dir / "l3.bin"});

@@ -265,28 +265,57 @@ TEST(Gguf, TensorDataPointsAtItsBytes) {
     EXPECT_EQ(copy->get_strings("strings")[2], "xyz");
 }
 
-TEST(Gguf, OpenMapsAFile) {
+TEST(Gguf, OpenMapsOrReadsAFile) {
     test::TempDir dir;
     Bytes b = sample();
     test::write_file(dir / "m.gguf", std::string(b.begin(), b.end()));
-    gguf::File f = gguf::File::open(dir / "m.gguf");
-    EXPECT_EQ(f.size(), b.size());
-    ASSERT_NE(f.tensor("f16"), nullptr);
-    EXPECT_EQ(std::memcmp(f.tensor("f16")->data, pattern(32, 2).data(), 32), 0);
-    EXPECT_EQ(f.get_int("i16", 0), -300);
+    for (gguf::Load how : {gguf::Load::Map, gguf::Load::Read, gguf::Load::Auto}) {
+        gguf::File f = gguf::File::open(dir / "m.gguf", how);
+        EXPECT_EQ(f.size(), b.size());
+        ASSERT_NE(f.tensor("f16"), nullptr);
+        EXPECT_EQ(std::memcmp(f.tensor("f16")->data, pattern(32, 2).data(), 32), 0);
+        EXPECT_EQ(f.get_int("i16", 0), -300);
+    }
+}
+
+// A file large enough for several readers (one per 16 MiB): every byte of the tensor
+// arrives where mapping puts it.
+TEST(Gguf, ReadingALargeFileInPartsKeepsEveryByte) {
+    test::TempDir dir;
+    const size_t n = 40u << 20;  // 40 MiB of F32 data
+    Bytes data = pattern(n, 5);
+    for (size_t i = 0; i < n; i += 4093) data[i] = uint8_t(i >> 12);  // no short period
+    Bytes b = file(1, 0, info("big", {n / 4}, gguf::Type::F32, 0), data);
+    test::write_file(dir / "big.gguf", std::string(b.begin(), b.end()));
+    gguf::File read = gguf::File::open(dir / "big.gguf", gguf::Load::Read);
+    ASSERT_NE(read.tensor("big"), nullptr);
+    EXPECT_EQ(std::memcmp(read.tensor("big")->data, data.data(), n), 0);
+}
+
+TEST(Gguf, LoadModeFromFlags) {
+    EXPECT_EQ(gguf::load_mode(false, false), gguf::Load::Auto);
+    EXPECT_EQ(gguf::load_mode(true, false), gguf::Load::Map);
+    EXPECT_EQ(gguf::load_mode(false, true), gguf::Load::Read);
+    EXPECT_THROW(gguf::load_mode(true, true), Error);
 }
 
 TEST(Gguf, OpenErrorsNameTheFile) {
     test::TempDir dir;
+    // The error's code when mapping and reading fail alike, naming the file and WHAT.
     auto code_of = [](const std::string& path, const std::string& what) {
-        try {
-            gguf::File::open(path);
-        } catch (const Error& e) {
-            std::string m = e.what();
-            bool named = m.find(path) != std::string::npos && m.find(what) != std::string::npos;
-            return named ? int(e.code()) : -1;
+        int codes[2];
+        for (gguf::Load how : {gguf::Load::Map, gguf::Load::Read}) {
+            int& code = codes[how == gguf::Load::Read];
+            code = -2;
+            try {
+                gguf::File::open(path, how);
+            } catch (const Error& e) {
+                std::string m = e.what();
+                bool named = m.find(path) != std::string::npos && m.find(what) != std::string::npos;
+                code = named ? int(e.code()) : -1;
+            }
         }
-        return -2;
+        return codes[0] == codes[1] ? codes[0] : -3;
     };
     EXPECT_EQ(code_of(dir / "missing.gguf", "missing.gguf"), int(Code::NotFound));
     EXPECT_EQ(code_of(dir.path(), "not a regular file"), int(Code::IO));
