@@ -67,11 +67,11 @@ std::vector<int> cited_numbers(const std::string& text) {
 
 Answer model_answer(ModelRunner& runner, const std::string& question, std::vector<Passage> passages,
                     const GenerateOptions& options, const OnText& on_text, Generation* stats) {
-    std::string prompt;
+    std::vector<int32_t> prompt;
     for (;;) {
-        prompt = apply_chat_template(runner.chat_format(), rag_messages(question, passages), true);
-        int tokens = int(runner.tokenize_prompt(prompt).size());
-        if (tokens + options.max_tokens <= runner.n_ctx() || passages.empty()) break;
+        prompt = runner.tokenize_prompt(
+            apply_chat_template(runner.chat_format(), rag_messages(question, passages), true));
+        if (int(prompt.size()) + options.max_tokens <= runner.n_ctx() || passages.empty()) break;
         passages.pop_back();
     }
     GenerateOptions opts = options;

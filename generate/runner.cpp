@@ -134,9 +134,13 @@ std::vector<int32_t> ModelRunner::tokenize_prompt(const std::string& text) const
 
 Generation ModelRunner::complete(const std::string& prompt, const GenerateOptions& options,
                                  const OnText& on_text) {
-    std::vector<int32_t> ids = tokenize_prompt(prompt);
+    return complete(tokenize_prompt(prompt), options, on_text);
+}
+
+Generation ModelRunner::complete(const std::vector<int32_t>& prompt_tokens,
+                                 const GenerateOptions& options, const OnText& on_text) {
     std::lock_guard<std::mutex> lock(mu_);
-    return run(ids, options, on_text);
+    return run(prompt_tokens, options, on_text);
 }
 
 Generation ModelRunner::chat(std::vector<ChatMessage> messages, const GenerateOptions& options,

@@ -66,6 +66,9 @@ class ModelRunner {
     // the prompt plus max_tokens cannot fit in the context.
     Generation complete(const std::string& prompt, const GenerateOptions& options,
                         const OnText& on_text = nullptr);
+    // The same from prompt tokens the caller already has (tokenize_prompt).
+    Generation complete(const std::vector<int32_t>& prompt_tokens, const GenerateOptions& options,
+                        const OnText& on_text = nullptr);
 
     // Chat: applies the model's chat template. When the conversation is too long for the
     // context (with room for max_tokens), the oldest turns after the system message are
