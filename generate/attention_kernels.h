@@ -24,6 +24,16 @@
 
 #include "generate/attention.h"
 
+#if defined(__AVX2__) || defined(__AVX512F__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which -Wmaybe-uninitialized
+// reports at every use (GCC bug 105593, as in quant_avx512.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+#endif
+
 namespace ragd::attention {
 namespace {
 
@@ -34,7 +44,6 @@ constexpr int PC = 4;               // vectors per chunk of the value product
 
 typedef float vf __attribute__((vector_size(W * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(W * sizeof(int32_t))));
-typedef int8_t vb __attribute__((vector_size(W)));
 
 inline vf load(const float* p) {
     vf v;
@@ -44,10 +53,21 @@ inline vf load(const float* p) {
 inline void store(float* p, vf v) {
     __builtin_memcpy(p, &v, sizeof v);
 }
+// W int8 -> W floats. GCC 12 does not turn __builtin_convertvector from an int8 vector
+// into a sign extension (it goes byte by byte through general registers, 6x slower), so
+// the x86 widths use the instruction directly.
 inline vf load_i8(const int8_t* p) {
-    vb b;
-    __builtin_memcpy(&b, p, sizeof b);
-    return __builtin_convertvector(b, vf);
+    vf r;
+#if RAGD_ATTN_W == 16 && defined(__AVX512F__)
+    const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)p)));
+    __builtin_memcpy(&r, &f, sizeof r);
+#elif RAGD_ATTN_W == 8 && defined(__AVX2__)
+    const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p)));
+    __builtin_memcpy(&r, &f, sizeof r);
+#else
+    for (int i = 0; i < W; ++i) r[i] = float(p[i]);
+#endif
+    return r;
 }
 inline vf splat(float x) {
     return vf{} + x;

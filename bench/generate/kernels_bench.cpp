@@ -9,7 +9,10 @@
 // CPU time; the kernel vec_dot_fn picks is also run at 512MiB on 1 and 2 threads splitting
 // the rows, rates per second of real time (the decode situation). Also the activation
 // quantizers (quantize_row of 4096 floats to Q8_0 and Q8_K), and the prefill GEMM
-// ("gemm/": a 4096x4096 matrix against 16, 64, 256 tokens; ops = 2 * rows * cols * tokens).
+// ("gemm/": a 4096x4096 matrix against 16, 64, 256 tokens; ops = 2 * rows * cols * tokens),
+// and attention ("attention/": one KV head of a 7B model, head size 128, against 2,048
+// cached positions: 64 query rows as in prefill (16 tokens x 4 heads of a group) or 4 as
+// in decode; ops = 4 * rows * positions * 128, the scores' and the values' multiply-adds).
 //
 //   build/bench/kernels_bench [--benchmark_filter=Q4_K] [--benchmark_repetitions=5]
 // With repetitions, the "_max" rows give the best rate seen (time columns there are the
@@ -25,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "generate/attention.h"
 #include "generate/gguf.h"
 #include "generate/quant.h"
 
@@ -188,6 +192,48 @@ void BM_quantize(benchmark::State& state, Type t) {
         benchmark::Counter(double(state.iterations()) * double(n), benchmark::Counter::kIsRate);
 }
 
+void BM_attention(benchmark::State& state, quant::Isa isa, int rows, bool q8) {
+    namespace att = ragd::attention;
+    const int hd = 128, n_pos = 2048;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> k(size_t(n_pos) * hd), v(size_t(n_pos) * hd), q(size_t(rows) * hd),
+        out(size_t(rows) * hd), scales(size_t(n_pos), 0.02f);
+    std::vector<int8_t> k8(k.size()), v8(v.size());
+    for (size_t i = 0; i < k.size(); ++i) {
+        k[i] = g(rng), v[i] = g(rng);
+        k8[i] = int8_t(std::clamp(k[i] * 40.0f, -127.0f, 127.0f));
+        v8[i] = int8_t(std::clamp(v[i] * 40.0f, -127.0f, 127.0f));
+    }
+    for (float& x : q) x = g(rng);
+    att::KvHead kv;
+    kv.hd = hd;
+    if (q8)
+        kv.k8 = k8.data(), kv.v8 = v8.data(), kv.k_scale = scales.data(),
+        kv.v_scale = scales.data();
+    else
+        kv.k = k.data(), kv.v = v.data();
+    std::vector<const float*> qp;
+    std::vector<float*> op;
+    std::vector<int> np;
+    for (int r = 0; r < rows; ++r) {
+        qp.push_back(&q[size_t(r) * hd]);
+        op.push_back(&out[size_t(r) * hd]);
+        np.push_back(n_pos - (rows - 1 - r) / 4);  // the last tokens of a 2,048-token prompt
+    }
+    att::Rows r;
+    r.n = rows, r.q = qp.data(), r.out = op.data(), r.n_pos = np.data();
+    att::Workspace ws;
+    const att::AttendFn fn = att::attend_kernel(isa);
+    for (auto _ : state) {
+        fn(kv, r, 0.088f, ws);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.counters["ops"] = benchmark::Counter(double(state.iterations()) * 4.0 * rows * n_pos * hd,
+                                               benchmark::Counter::kIsRate);
+}
+
 double max_of(const std::vector<double>& v) {
     return *std::max_element(v.begin(), v.end());
 }
@@ -234,6 +280,17 @@ void register_all() {
                 if (blocked && nt == 256) b->Threads(1)->Threads(2)->UseRealTime();
             }
         }
+    }
+    for (quant::Isa isa : {quant::Isa::Scalar, quant::Isa::AVX2, quant::Isa::AVX512}) {
+        if (isa > quant::detected_isa()) continue;
+        for (int rows : {64, 4})
+            for (bool q8 : {false, true}) {
+                std::string name = std::string("attention/") + quant::isa_name(isa) +
+                                   (q8 ? "/q8" : "/f32") + "/" + std::to_string(rows) + "x2048";
+                benchmark::RegisterBenchmark(name.c_str(), BM_attention, isa, rows, q8)
+                    ->Unit(benchmark::kMicrosecond)
+                    ->ComputeStatistics("max", max_of);
+            }
     }
     for (Type t : {Type::Q8_0, Type::Q8_K}) {
         std::string name = std::string("quantize_row/") + type_name(t) + "/4096";
