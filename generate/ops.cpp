@@ -86,7 +86,8 @@ void matmul(ThreadPool& pool, const gguf::Tensor& w, const float* x, int n_token
     });
 }
 
-// Attention's inner loops, compiled for AVX-512, AVX2 and the baseline; the loader picks
+// The bert encoder's attention loops (the llama forward uses generate/attention.h),
+// compiled for AVX-512, AVX2 and the baseline; the loader picks
 // the best the CPU has (GCC function multi-versioning). Sixteen independent partial sums
 // let the compiler vectorise the reduction without reassociating floating point.
 __attribute__((target_clones("avx512f", "avx2,fma", "default"))) float dot_f32(const float* a,
