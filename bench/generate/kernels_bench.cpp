@@ -112,9 +112,11 @@ void BM_matvec(benchmark::State& state, Type t, quant::Isa isa, int64_t rows, in
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
-    // Google Benchmark sums a counter over threads and divides a rate by the summed time of
-    // the threads: scaled by the thread count, the rate is the aggregate one.
-    const double k = double(state.iterations()) * state.threads();
+    // Google Benchmark sums a counter over the threads and divides a rate by the wall time
+    // of the run (with UseRealTime, the threads' times averaged), so each thread counts its
+    // own rows: the sum is the aggregate rate. (Until session 5 each thread's count was
+    // also multiplied by the thread count, which doubled the 2-thread figures.)
+    const double k = double(state.iterations());
     state.counters["bytes"] =
         benchmark::Counter(k * double(m->row_bytes) * double(r1 - r0), benchmark::Counter::kIsRate);
     state.counters["ops"] =
@@ -172,7 +174,7 @@ void BM_gemm(benchmark::State& state, Type t, bool blocked, int64_t rows, int64_
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
-    const double k = double(state.iterations()) * state.threads();
+    const double k = double(state.iterations());  // per thread: see BM_matvec
     state.counters["ops"] =
         benchmark::Counter(k * 2.0 * double((r1 - r0) * cols * nt), benchmark::Counter::kIsRate);
 }
