@@ -10,6 +10,7 @@
 #include "api/commands.h"
 #include "generate/gguf.h"
 #include "generate/model.h"
+#include "generate/ops.h"
 #include "generate/quant.h"
 #include "generate/sampler.h"
 #include "generate/tokenizer.h"
@@ -180,7 +181,16 @@ int cmd_bench(int argc, char** argv) {
         seq.eval(warm);
         seq.truncate(0);
     }
-    std::vector<double> pp, tg;
+    // Decode beside the memory: after each decode repetition one pass reads the same
+    // weights without computing (generate/ops.h read_weights), so decode is reported as a
+    // fraction of what the memory delivered in the same minute; on a shared machine the
+    // bandwidth moves more from minute to minute than the engine does.
+    const std::vector<const gguf::Tensor*> decode_ws = model->decode_matrices();
+    double decode_bytes = 0;  // per token; the token's embedding row is left out (tiny)
+    for (const gguf::Tensor* w : decode_ws) decode_bytes += double(w->nbytes);
+    ThreadPool read_pool(threads);
+    std::vector<double> pp, tg, read_rate, fraction;
+    volatile uint64_t checksum = 0;  // the reads' result goes somewhere
     for (int r = 0; r < reps; ++r) {
         if (n_prompt > 0) {
             std::vector<int32_t> ids = random_tokens(n_prompt);
@@ -196,18 +206,24 @@ int cmd_bench(int argc, char** argv) {
             auto t0 = Clock::now();
             for (int i = 0; i < n_gen; ++i) seq.eval(&ids[size_t(i)], 1);
             tg.push_back(n_gen / seconds_since(t0));
+            auto t1 = Clock::now();
+            checksum = checksum + read_weights(read_pool, decode_ws.data(), int(decode_ws.size()));
+            read_rate.push_back(decode_bytes / seconds_since(t1));
+            fraction.push_back(tg.back() * decode_bytes / read_rate.back());
         }
         std::fprintf(stderr, "repetition %d/%d done\r", r + 1, reps);
     }
     std::fprintf(stderr, "\n");
     const double pp_med = median(pp), tg_med = median(tg);
+    const double read_med = median(read_rate) / 1e9, fraction_med = median(fraction);
     const int nth = threads > 0 ? threads : physical_cores();
     if (args.has("--json")) {
         std::printf(
             "{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"threads\": %d, \"model_bytes\": %llu, "
-            "\"n_prompt\": %d, \"n_gen\": %d, \"repetitions\": %d, \"isa\": \"%s\"}\n",
+            "\"n_prompt\": %d, \"n_gen\": %d, \"repetitions\": %d, \"isa\": \"%s\", "
+            "\"decode_bytes_per_token\": %.0f, \"read_gb_s\": %.3f, \"tg_of_read\": %.4f}\n",
             pp_med, tg_med, nth, static_cast<unsigned long long>(model_bytes), n_prompt, n_gen,
-            reps, quant::isa_name(quant::detected_isa()));
+            reps, quant::isa_name(quant::detected_isa()), decode_bytes, read_med, fraction_med);
         return 0;
     }
     std::printf("model: %s (%s), %.2f GiB, %d layers, n_embd %d\n", mp.name.c_str(),
@@ -215,7 +231,15 @@ int cmd_bench(int argc, char** argv) {
     std::printf("threads: %d, kernels: %s, repetitions: %d (median)\n", nth,
                 quant::isa_name(quant::detected_isa()), reps);
     if (n_prompt) std::printf("pp%-6d %10.2f tok/s\n", n_prompt, pp_med);
-    if (n_gen) std::printf("tg%-6d %10.2f tok/s\n", n_gen, tg_med);
+    if (n_gen) {
+        std::printf("tg%-6d %10.2f tok/s\n", n_gen, tg_med);
+        // A pass over the weights without arithmetic takes bytes / read rate; decode can
+        // at best match it.
+        std::printf(
+            "decode reads %.2f GB a token; the memory read them at %.1f GB/s (%.2f tok/s "
+            "at most): decode ran at %.0f%% of that\n",
+            decode_bytes / 1e9, read_med, read_med * 1e9 / decode_bytes, 100 * fraction_med);
+    }
     return 0;
 }
 

@@ -45,6 +45,15 @@ const float* Model::floats(const std::string& name, int64_t expected, bool requi
     return owned_.back().data();
 }
 
+std::vector<const gguf::Tensor*> Model::decode_matrices() const {
+    std::vector<const gguf::Tensor*> ws;
+    for (const LayerWeights& l : layers)
+        for (const gguf::Tensor* w : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down})
+            ws.push_back(w);
+    ws.push_back(output);
+    return ws;
+}
+
 std::unique_ptr<Model> Model::from_file(gguf::File file) {
     std::unique_ptr<Model> m(new Model(std::move(file)));
     const gguf::File& f = m->file_;
@@ -315,9 +324,8 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
         const LayerWeights& w = m.layers[size_t(l)];
         for (int t = 0; t < n; ++t)
             rmsnorm(&s.xb[size_t(t) * D], &s.x[size_t(t) * D], w.attn_norm, D, p.rms_eps);
-        matmul(pool, *w.wq, s.xb.data(), n, s.xq, s.q.data());
-        matmul(pool, *w.wk, s.xb.data(), n, s.xq, s.k.data());
-        matmul(pool, *w.wv, s.xb.data(), n, s.xq, s.v.data());
+        const MatmulOut qkv[] = {{w.wq, s.q.data()}, {w.wk, s.k.data()}, {w.wv, s.v.data()}};
+        matmul(pool, qkv, 3, s.xb.data(), n, s.xq);
         // This layer's cache, per KV head: n_ctx_alloc_ positions of head_dim elements
         // (keys transposed per block, see generate/attention.h) and, for Q8, one scale
         // per position.
@@ -416,8 +424,8 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
 
         for (int t = 0; t < n; ++t)
             rmsnorm(&s.xb[size_t(t) * D], &s.x[size_t(t) * D], w.ffn_norm, D, p.rms_eps);
-        matmul(pool, *w.w_gate, s.xb.data(), n, s.xq, s.gate.data());
-        matmul(pool, *w.w_up, s.xb.data(), n, s.xq, s.up.data());
+        const MatmulOut gate_up[] = {{w.w_gate, s.gate.data()}, {w.w_up, s.up.data()}};
+        matmul(pool, gate_up, 2, s.xb.data(), n, s.xq);
         for (size_t i = 0; i < size_t(n) * F; ++i) {
             float g = s.gate[i];
             s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];

@@ -64,6 +64,10 @@ class Model {
     const Tokenizer& tokenizer() const { return *tokenizer_; }
     const gguf::File& file() const { return file_; }
 
+    // The matrices one decode step reads in full (every layer's, then the output's): what
+    // bounds decode speed, bandwidth-wise.
+    std::vector<const gguf::Tensor*> decode_matrices() const;
+
     // Internals the forward pass reads.
     const gguf::Tensor* token_embd = nullptr;
     const gguf::Tensor* output = nullptr;  // token_embd when the embeddings are tied

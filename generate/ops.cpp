@@ -1,7 +1,13 @@
 #include "generate/ops.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "generate/quant.h"
 
@@ -46,6 +52,73 @@ void matmul_gemm(ThreadPool& pool, const quant::Gemm& gm, const gguf::Tensor& w,
     });
 }
 
+// Decode (and types without a blocked GEMM): x converted once per dot-product format the
+// matrices need (Q8_0, Q8_K, or none for F32; the matrices of one call may differ in
+// type, as a Q4_K_M layer's do), then one job over the rows of all the matrices.
+void matmul_vec_dot(ThreadPool& pool, const MatmulOut* products, int n_products, const float* x,
+                    int n_tokens, std::vector<uint8_t>& xq) {
+    const int64_t cols = products[0].w->ne[0];
+    struct Part {
+        const gguf::Tensor* w;
+        float* out;
+        int64_t first_row;  // in the concatenation of all the matrices' rows
+        size_t wrb, xrb;
+        quant::VecDotFn dot;
+        size_t format;  // index into formats
+        const uint8_t* xs;
+    };
+    std::vector<Part> parts;
+    std::vector<gguf::Type> formats;
+    std::vector<size_t> offsets;  // of each format's rows in xq
+    size_t xq_bytes = 0;
+    int64_t total_rows = 0;
+    for (int i = 0; i < n_products; ++i) {
+        const gguf::Tensor& w = *products[i].w;
+        const gguf::Type dt = quant::vec_dot_type(w.type);
+        const size_t xrb = gguf::row_bytes(dt, cols);
+        const size_t f = size_t(std::find(formats.begin(), formats.end(), dt) - formats.begin());
+        if (f == formats.size()) {
+            formats.push_back(dt);
+            offsets.push_back(xq_bytes);
+            if (dt != gguf::Type::F32) xq_bytes += (xrb * size_t(n_tokens) + 63) / 64 * 64;
+        }
+        parts.push_back({&w, products[i].out, total_rows, gguf::row_bytes(w.type, cols), xrb,
+                         quant::vec_dot_fn(w.type), f, nullptr});
+        total_rows += w.ne[1];
+    }
+    if (xq.size() < xq_bytes) xq.resize(xq_bytes);
+    for (size_t f = 0; f < formats.size(); ++f) {
+        if (formats[f] == gguf::Type::F32) continue;
+        const size_t xrb = gguf::row_bytes(formats[f], cols);
+        uint8_t* dst = xq.data() + offsets[f];
+        pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
+            for (int64_t t = b; t < e; ++t)
+                quant::quantize_row(formats[f], x + t * cols, dst + size_t(t) * xrb, cols);
+        });
+    }
+    for (Part& part : parts)
+        part.xs = formats[part.format] == gguf::Type::F32 ? reinterpret_cast<const uint8_t*>(x)
+                                                          : xq.data() + offsets[part.format];
+    // At least 16 rows a chunk (a cache line of output), guided: the threads finish within
+    // about 16 rows of each other.
+    pool.parallel_for(total_rows, 16, [&](int64_t b, int64_t e) {
+        size_t i = 0;
+        while (parts[i].first_row + parts[i].w->ne[1] <= b) ++i;
+        for (; b < e; ++i) {
+            const Part& part = parts[i];
+            const int64_t rows = part.w->ne[1];
+            const int64_t r0 = b - part.first_row, r1 = std::min(rows, e - part.first_row);
+            for (int64_t r = r0; r < r1; ++r) {
+                const uint8_t* wr = part.w->data + size_t(r) * part.wrb;
+                for (int t = 0; t < n_tokens; ++t)
+                    part.out[int64_t(t) * rows + r] =
+                        part.dot(cols, wr, part.xs + size_t(t) * part.xrb);
+            }
+            b = part.first_row + r1;
+        }
+    });
+}
+
 }  // namespace
 
 // out[t * rows + r] = W[r] · x[t] for t < n_tokens: activations are converted once to
@@ -53,37 +126,97 @@ void matmul_gemm(ThreadPool& pool, const quant::Gemm& gm, const gguf::Tensor& w,
 // once for all tokens of the batch (and unpacked once, with the blocked GEMM).
 void matmul(ThreadPool& pool, const gguf::Tensor& w, const float* x, int n_tokens,
             std::vector<uint8_t>& xq, float* out) {
-    if (n_tokens >= kGemmMinTokens) {
-        if (const quant::Gemm* gm = quant::gemm_fn(w.type))
-            return matmul_gemm(pool, *gm, w, x, n_tokens, xq, out);
+    const MatmulOut one{&w, out};
+    matmul(pool, &one, 1, x, n_tokens, xq);
+}
+
+void matmul(ThreadPool& pool, const MatmulOut* products, int n_products, const float* x,
+            int n_tokens, std::vector<uint8_t>& xq) {
+    if (n_tokens < kGemmMinTokens)
+        return matmul_vec_dot(pool, products, n_products, x, n_tokens, xq);
+    // Prefill: each product is long enough for its own barrier not to matter.
+    for (int i = 0; i < n_products; ++i) {
+        if (const quant::Gemm* gm = quant::gemm_fn(products[i].w->type))
+            matmul_gemm(pool, *gm, *products[i].w, x, n_tokens, xq, products[i].out);
+        else
+            matmul_vec_dot(pool, products + i, 1, x, n_tokens, xq);
     }
-    const int64_t cols = w.ne[0], rows = w.ne[1];
-    const gguf::Type dt = quant::vec_dot_type(w.type);
-    const size_t xrb = gguf::row_bytes(dt, cols);
-    const uint8_t* xs;
-    if (dt == gguf::Type::F32) {
-        xs = reinterpret_cast<const uint8_t*>(x);
-    } else {
-        if (xq.size() < xrb * size_t(n_tokens)) xq.resize(xrb * size_t(n_tokens));
-        pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
-            for (int64_t t = b; t < e; ++t)
-                quant::quantize_row(dt, x + t * cols, xq.data() + size_t(t) * xrb, cols);
+}
+
+namespace {
+
+// The widest loads the CPU has, 256 bytes a step, summed as bytes (vpsadbw against zero)
+// so the result is the same at every level and testable. The step matters on Zen 5: two
+// 64-byte loads a step read at 24 GB/s on one core, four at 38 (as fast as a plain add of
+// the words); GCC 12's generic vectors with target_clones, indexed, at 26-31.
+uint64_t sum_tail(const uint8_t* p, const uint8_t* end, uint64_t sum) {
+    for (; p < end; ++p) sum += *p;
+    return sum;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512bw"))) uint64_t sum_bytes_avx512(const uint8_t* p, size_t n) {
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i a = zero, b = zero, c = zero, d = zero;
+    const uint8_t* end = p + n / 256 * 256;
+    for (; p < end; p += 256) {
+        a = _mm512_add_epi64(a, _mm512_sad_epu8(_mm512_loadu_si512(p), zero));
+        b = _mm512_add_epi64(b, _mm512_sad_epu8(_mm512_loadu_si512(p + 64), zero));
+        c = _mm512_add_epi64(c, _mm512_sad_epu8(_mm512_loadu_si512(p + 128), zero));
+        d = _mm512_add_epi64(d, _mm512_sad_epu8(_mm512_loadu_si512(p + 192), zero));
+    }
+    alignas(64) uint64_t lanes[8];  // (_mm512_reduce_add_epi64 trips GCC 12's -Wuninitialized)
+    _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
+    uint64_t sum = 0;
+    for (uint64_t lane : lanes) sum += lane;
+    return sum_tail(p, p + n % 256, sum);
+}
+
+__attribute__((target("avx2"))) uint64_t sum_bytes_avx2(const uint8_t* p, size_t n) {
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i a = zero, b = zero, c = zero, d = zero;
+    const uint8_t* end = p + n / 128 * 128;
+    for (; p < end; p += 128) {
+        const __m256i* v = reinterpret_cast<const __m256i*>(p);
+        a = _mm256_add_epi64(a, _mm256_sad_epu8(_mm256_loadu_si256(v), zero));
+        b = _mm256_add_epi64(b, _mm256_sad_epu8(_mm256_loadu_si256(v + 1), zero));
+        c = _mm256_add_epi64(c, _mm256_sad_epu8(_mm256_loadu_si256(v + 2), zero));
+        d = _mm256_add_epi64(d, _mm256_sad_epu8(_mm256_loadu_si256(v + 3), zero));
+    }
+    alignas(32) uint64_t lanes[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes),
+                       _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d)));
+    return sum_tail(p, p + n % 128, lanes[0] + lanes[1] + lanes[2] + lanes[3]);
+}
+#endif
+
+}  // namespace
+
+// At a given instruction-set level (at most the CPU's), for the tests; the engine calls
+// it with the detected one.
+namespace detail {
+uint64_t sum_bytes(const uint8_t* p, size_t n, quant::Isa isa) {
+#if defined(__x86_64__)
+    if (isa >= quant::Isa::AVX512) return sum_bytes_avx512(p, n);
+    if (isa >= quant::Isa::AVX2) return sum_bytes_avx2(p, n);
+#endif
+    (void)isa;
+    return sum_tail(p, p + n, 0);
+}
+}  // namespace detail
+
+uint64_t read_weights(ThreadPool& pool, const gguf::Tensor* const* ws, int n) {
+    const quant::Isa isa = quant::detected_isa();
+    std::atomic<uint64_t> sum{0};
+    for (int i = 0; i < n; ++i) {
+        const gguf::Tensor& w = *ws[i];
+        const size_t wrb = gguf::row_bytes(w.type, w.ne[0]);
+        pool.parallel_for(w.ne[1], 16, [&](int64_t b, int64_t e) {
+            sum.fetch_add(detail::sum_bytes(w.data + size_t(b) * wrb, size_t(e - b) * wrb, isa),
+                          std::memory_order_relaxed);
         });
-        xs = xq.data();
     }
-    const size_t wrb = gguf::row_bytes(w.type, cols);
-    const quant::VecDotFn dot = quant::vec_dot_fn(w.type);
-    // About 8 chunks per thread, in multiples of 16 rows (a cache line of output): a decode
-    // product lasts only 0.2-1 ms, and every chunk is an atomic increment on a cache line
-    // both cores write; 8 per thread still evens out a thread that starts late.
-    const int64_t grain = std::max<int64_t>(16, rows / (int64_t(pool.size()) * 8) / 16 * 16);
-    pool.parallel_for(rows, grain, [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) {
-            const uint8_t* wr = w.data + size_t(r) * wrb;
-            for (int t = 0; t < n_tokens; ++t)
-                out[int64_t(t) * rows + r] = dot(cols, wr, xs + size_t(t) * xrb);
-        }
-    });
+    return sum.load();
 }
 
 // The bert encoder's attention loops (the llama forward uses generate/attention.h),

@@ -21,6 +21,22 @@ namespace ragd {
 void matmul(ThreadPool& pool, const gguf::Tensor& w, const float* x, int n_tokens,
             std::vector<uint8_t>& xq, float* out);
 
+// Several products of the same x (q, k and v; gate and up): out_i = W_i x as above, all
+// W_i with ne[0] = cols. In decode they run as one job over the rows of all of them, so
+// the threads meet once instead of once per matrix.
+struct MatmulOut {
+    const gguf::Tensor* w;
+    float* out;
+};
+void matmul(ThreadPool& pool, const MatmulOut* products, int n_products, const float* x,
+            int n_tokens, std::vector<uint8_t>& xq);
+
+// Reads every byte of the matrices the way decode does (one job per matrix, its rows
+// split across the threads as matmul splits them) and computes nothing: the rate at which
+// this machine can feed decode right now. `ragd bench` puts decode beside it. Returns the
+// sum of all the bytes, so the reads cannot be optimised away.
+uint64_t read_weights(ThreadPool& pool, const gguf::Tensor* const* ws, int n);
+
 // sum of a[i] * b[i]; y += a * x. Vectorised for the best instruction set of the CPU.
 float dot_f32(const float* a, const float* b, int n);
 void axpy_f32(float* y, float a, const float* x, int n);

@@ -138,12 +138,20 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
         fn(0, n);
         return;
     }
+    // Guided: a chunk is 1/(2T) of what is left, in whole grains, never less than one
+    // grain. Early chunks are long (few atomic operations, long sequential reads), the last
+    // ones a grain, so the threads finish within about a grain of each other; with fixed
+    // chunks the tail of every decode product was up to a chunk long.
+    const int64_t parts = 2 * int64_t(n_threads_);
     std::atomic<int64_t> cursor{0};
     run([&](int, int) {
-        for (;;) {
-            int64_t begin = cursor.fetch_add(grain, std::memory_order_relaxed);
-            if (begin >= n) return;
-            fn(begin, std::min(n, begin + grain));
+        int64_t begin = cursor.load(std::memory_order_relaxed);
+        while (begin < n) {
+            const int64_t size = std::max(grain, (n - begin) / parts / grain * grain);
+            if (!cursor.compare_exchange_weak(begin, begin + size, std::memory_order_relaxed))
+                continue;  // begin now holds the current cursor
+            fn(begin, std::min(n, begin + size));
+            begin = cursor.load(std::memory_order_relaxed);
         }
     });
 }

@@ -33,8 +33,10 @@ class ThreadPool {
     // fn splits its own work by the index; calls must not nest.
     void run(const std::function<void(int ith, int nth)>& fn);
 
-    // Splits [0, n) into contiguous ranges in steps of `grain` and runs fn(begin, end) on
-    // them, dynamically balanced (an atomic cursor), so uneven rows even out.
+    // Splits [0, n) into contiguous ranges and runs fn(begin, end) on them, dynamically
+    // balanced (an atomic cursor), so uneven rows even out. Ranges start at multiples of
+    // `grain` and are whole grains long (the last may be shorter): long ones first, a
+    // grain at the end (guided scheduling).
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
   private:

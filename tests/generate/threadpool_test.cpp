@@ -5,9 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace ragd {
@@ -23,6 +26,39 @@ TEST(ThreadPool, ParallelForVisitsEveryIndexOnce) {
                 for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1);
             });
             for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << n << " " << i;
+        }
+    }
+}
+
+TEST(ThreadPool, ParallelForRangesAreWholeGrainsLongestFirst) {
+    // Guided: each range starts at a multiple of the grain and is whole grains long (the
+    // one ending at n may be shorter); the first is about n / (2 * threads) long and the
+    // last ones a single grain.
+    for (int threads : {2, 3}) {
+        ThreadPool pool(threads);
+        for (int64_t n : {17, 1000, 4096, 11008}) {
+            std::mutex mu;
+            std::vector<std::pair<int64_t, int64_t>> ranges;
+            pool.parallel_for(n, 16, [&](int64_t b, int64_t e) {
+                std::lock_guard<std::mutex> lock(mu);
+                ranges.emplace_back(b, e);
+            });
+            std::sort(ranges.begin(), ranges.end());
+            int64_t at = 0;
+            for (const auto& [b, e] : ranges) {
+                EXPECT_EQ(b, at);
+                EXPECT_EQ(b % 16, 0);
+                if (e != n) {
+                    EXPECT_EQ((e - b) % 16, 0);
+                }
+                at = e;
+            }
+            EXPECT_EQ(at, n);
+            if (n >= 1000) {
+                EXPECT_EQ(ranges.front().second,
+                          std::max<int64_t>(16, n / (2 * threads) / 16 * 16));
+                EXPECT_LE(ranges.back().second - ranges.back().first, 16);
+            }
         }
     }
 }
