@@ -3,6 +3,8 @@
 #define RAGD_ATTN_W 4
 #define RAGD_ATTN_NAME attend_base
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "generate/attention_kernels.h"
@@ -80,6 +82,40 @@ AttendFn attend_kernel(quant::Isa isa) {
 void attend(const KvHead& kv, const Rows& rows, float scale, Workspace& ws) {
     static const AttendFn best = attend_kernel(quant::detected_isa());
     best(kv, rows, scale, ws);
+}
+
+namespace {
+
+// int8 copies of x[0..n) at q[0], q[stride], ...; returns the scale (max |x| / 127).
+float quantize_i8(const float* x, int8_t* q, size_t stride, int n) {
+    float amax = 0;
+    for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float scale = amax / 127.0f;
+    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
+    for (int i = 0; i < n; ++i) q[size_t(i) * stride] = static_cast<int8_t>(std::lrint(x[i] * inv));
+    return scale;
+}
+
+}  // namespace
+
+void store(const KvHead& kv, int64_t pos, const float* key, const float* value) {
+    const int hd = kv.hd;
+    const size_t key0 = key_index(hd, pos, 0), row = size_t(pos) * size_t(hd);
+    const bool new_block = pos % kBlock == 0;
+    const size_t block_elems = size_t(hd) * kBlock;
+    if (kv.k8) {
+        if (new_block) {
+            std::memset(kv.k8 + key0, 0, block_elems);
+            std::fill(kv.k_scale + pos, kv.k_scale + pos + kBlock, 0.0f);
+            std::fill(kv.v_scale + pos, kv.v_scale + pos + kBlock, 0.0f);
+        }
+        kv.k_scale[pos] = quantize_i8(key, kv.k8 + key0, kBlock, hd);
+        kv.v_scale[pos] = quantize_i8(value, kv.v8 + row, 1, hd);
+    } else {
+        if (new_block) std::fill(kv.k + key0, kv.k + key0 + block_elems, 0.0f);
+        for (int d = 0; d < hd; ++d) kv.k[key0 + size_t(d) * kBlock] = key[d];
+        std::memcpy(kv.v + row, value, sizeof(float) * size_t(hd));
+    }
 }
 
 }  // namespace ragd::attention

@@ -28,20 +28,26 @@ constexpr int kBlock = 64;
 // One KV head's cache. Keys are transposed per block: element d of the key at position j
 // is k[key_index(hd, j, d)]. Values are rows of hd elements, v[j * hd + d]. An 8-bit cache
 // (k8/v8 instead of k/v) holds int8 elements and one scale per position and head
-// (k_scale[j], v_scale[j]): the element is its int8 times the scale.
+// (k_scale[j], v_scale[j]): the element is its int8 times the scale. Room for a whole
+// number of key blocks.
 struct KvHead {
     int hd = 0;
-    const float* k = nullptr;
-    const float* v = nullptr;
-    const int8_t* k8 = nullptr;
-    const int8_t* v8 = nullptr;
-    const float* k_scale = nullptr;
-    const float* v_scale = nullptr;
+    float* k = nullptr;
+    float* v = nullptr;
+    int8_t* k8 = nullptr;
+    int8_t* v8 = nullptr;
+    float* k_scale = nullptr;
+    float* v_scale = nullptr;
 };
 
 inline size_t key_index(int hd, int64_t j, int d) {
     return size_t(j / kBlock) * size_t(hd) * kBlock + size_t(d) * kBlock + size_t(j % kBlock);
 }
+
+// Writes the key and value (hd floats each) of position pos. The first position of a key
+// block zeroes the block (its other positions are masked until written, but should not be
+// garbage); an 8-bit cache stores each vector as int8 with the scale max|x| / 127.
+void store(const KvHead& kv, int64_t pos, const float* key, const float* value);
 
 // Query rows that share one KV head, in order of non-decreasing n_pos: row r attends to
 // positions [0, n_pos[r]) (n_pos[r] >= 1) and writes hd floats at out[r].

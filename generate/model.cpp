@@ -192,20 +192,6 @@ KvType parse_kv_type(const std::string& name) {
                 "unknown KV cache type '" + name + "' (expected f32 or q8)");
 }
 
-namespace {
-
-// x (n floats) -> int8 at q[i * stride] with the returned scale: max |x| maps to 127.
-float quantize_i8(const float* x, int8_t* q, size_t stride, int n) {
-    float amax = 0;
-    for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-    const float scale = amax / 127.0f;
-    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
-    for (int i = 0; i < n; ++i) q[size_t(i) * stride] = static_cast<int8_t>(std::lrint(x[i] * inv));
-    return scale;
-}
-
-}  // namespace
-
 Sequence::Sequence(const Model& model, int n_ctx, int n_threads, KvType kv_type)
     : model_(model), kv_type_(kv_type), scratch_(std::make_unique<Scratch>()) {
     const ModelParams& p = model.params();
@@ -361,35 +347,8 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
             }
             rope(q, nh, hd, p.rope_dim, p.rope_neox, p0 + t, s.rope_inv_freq.data());
             rope(k, nkv, hd, p.rope_dim, p.rope_neox, p0 + t, s.rope_inv_freq.data());
-            const int pos = p0 + t;
-            const size_t key0 = attention::key_index(hd, pos, 0);
-            const size_t block = attention::key_index(hd, pos - pos % attention::kBlock, 0);
-            const size_t block_elems = size_t(hd) * attention::kBlock;
-            for (int h = 0; h < nkv; ++h) {
-                const float* kh = k + h * hd;
-                const float* vh = v + h * hd;
-                // A new key block starts zeroed: its unwritten positions are masked but
-                // should not be garbage.
-                const bool new_block = pos % attention::kBlock == 0;
-                if (q8) {
-                    int8_t* kq = k_q8_.get() + elems_of(h);
-                    float* ks = k_scale_.get() + scales_of(h);
-                    float* vs = v_scale_.get() + scales_of(h);
-                    if (new_block) {
-                        std::memset(kq + block, 0, block_elems);
-                        std::fill(ks + pos, ks + pos + attention::kBlock, 0.0f);
-                        std::fill(vs + pos, vs + pos + attention::kBlock, 0.0f);
-                    }
-                    ks[pos] = quantize_i8(kh, kq + key0, attention::kBlock, hd);
-                    vs[pos] = quantize_i8(vh, v_q8_.get() + elems_of(h) + size_t(pos) * hd, 1, hd);
-                } else {
-                    float* kc = k_cache_.get() + elems_of(h);
-                    if (new_block) std::fill(kc + block, kc + block + block_elems, 0.0f);
-                    for (int d = 0; d < hd; ++d) kc[key0 + size_t(d) * attention::kBlock] = kh[d];
-                    std::memcpy(v_cache_.get() + elems_of(h) + size_t(pos) * hd, vh,
-                                sizeof(float) * size_t(hd));
-                }
-            }
+            for (int h = 0; h < nkv; ++h)
+                attention::store(kv_head(h), p0 + t, k + h * hd, v + h * hd);
         }
         // Causal attention: token t sees positions 0 .. p0 + t. A work item is one KV head
         // and a block of tokens: their query rows (tokens x the heads of the group) go

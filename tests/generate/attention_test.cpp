@@ -64,7 +64,7 @@ struct Cache {
         }
     }
 
-    KvHead head() const {
+    KvHead head() {
         KvHead h;
         h.hd = hd;
         if (q8) {
@@ -181,6 +181,76 @@ TEST(Attention, AttendUsesTheBestKernel) {
     const double via_kernel = worst_error(attend_kernel(quant::detected_isa()), s, false, 3);
     EXPECT_EQ(via_attend, via_kernel);
     EXPECT_LE(via_attend, 2e-6);
+}
+
+// store() writes what attend() reads: keys transposed per block, values as rows, a new
+// key block zeroed (its scales too, for q8), and nothing past the block of the last
+// position touched.
+TEST(Attention, StoreWritesTheCacheLayout) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (int hd : {6, 16})
+        for (bool q8 : {false, true}) {
+            const int n_written = 130, alloc = 4 * kBlock;  // positions 130..191 in block 2
+            std::vector<float> k(size_t(alloc) * hd, nan), v(k), ks(size_t(alloc), nan), vs(ks);
+            std::vector<int8_t> k8(size_t(alloc) * hd, int8_t(-128)), v8(k8);
+            KvHead kv;
+            kv.hd = hd;
+            if (q8)
+                kv.k8 = k8.data(), kv.v8 = v8.data(), kv.k_scale = ks.data(),
+                kv.v_scale = vs.data();
+            else
+                kv.k = k.data(), kv.v = v.data();
+            std::mt19937 rng(static_cast<uint32_t>(hd));
+            std::normal_distribution<float> normal(0.0f, 1.0f);
+            std::vector<std::vector<float>> keys, values;
+            for (int j = 0; j < n_written; ++j) {
+                keys.emplace_back(size_t(hd)), values.emplace_back(size_t(hd));
+                for (int d = 0; d < hd; ++d)
+                    keys.back()[size_t(d)] = normal(rng), values.back()[size_t(d)] = normal(rng);
+                store(kv, j, keys.back().data(), values.back().data());
+            }
+            const std::string what = std::string(q8 ? "q8" : "f32") + " hd " + std::to_string(hd);
+            for (int j = 0; j < n_written; ++j) {
+                const std::vector<float>& kj = keys[size_t(j)];
+                const std::vector<float>& vj = values[size_t(j)];
+                if (!q8) {
+                    for (int d = 0; d < hd; ++d) {
+                        ASSERT_EQ(k[key_index(hd, j, d)], kj[size_t(d)]) << what << " j " << j;
+                        ASSERT_EQ(v[size_t(j * hd + d)], vj[size_t(d)]) << what << " j " << j;
+                    }
+                    continue;
+                }
+                float kmax = 0, vmax = 0;
+                for (int d = 0; d < hd; ++d)
+                    kmax = std::max(kmax, std::fabs(kj[size_t(d)])),
+                    vmax = std::max(vmax, std::fabs(vj[size_t(d)]));
+                ASSERT_FLOAT_EQ(ks[size_t(j)], kmax / 127) << what << " j " << j;
+                ASSERT_FLOAT_EQ(vs[size_t(j)], vmax / 127) << what << " j " << j;
+                for (int d = 0; d < hd; ++d) {
+                    const float kq = k8[key_index(hd, j, d)] * ks[size_t(j)];
+                    const float vq = v8[size_t(j * hd + d)] * vs[size_t(j)];
+                    ASSERT_LE(std::fabs(kq - kj[size_t(d)]), ks[size_t(j)] * 0.5001f) << what;
+                    ASSERT_LE(std::fabs(vq - vj[size_t(d)]), vs[size_t(j)] * 0.5001f) << what;
+                }
+            }
+            // The rest of block 2 is zeroed; block 3 is untouched.
+            for (int j = n_written; j < alloc; ++j) {
+                const bool zeroed = j < 3 * kBlock;
+                for (int d = 0; d < hd; ++d) {
+                    const size_t at = key_index(hd, j, d);
+                    if (q8)
+                        EXPECT_EQ(k8[at], zeroed ? 0 : -128) << what << " j " << j;
+                    else if (zeroed)
+                        EXPECT_EQ(k[at], 0.0f) << what << " j " << j;
+                    else
+                        EXPECT_TRUE(std::isnan(k[at])) << what << " j " << j;
+                }
+                if (q8) {
+                    EXPECT_EQ(ks[size_t(j)] == 0.0f, zeroed) << what << " j " << j;
+                    EXPECT_EQ(vs[size_t(j)] == 0.0f, zeroed) << what << " j " << j;
+                }
+            }
+        }
 }
 
 }  // namespace
