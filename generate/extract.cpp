@@ -330,19 +330,20 @@ Extraction extract(ModelRunner& runner, const nlohmann::ordered_json& schema,
     options.grammar = compile_json_schema(schema);
     // The passages were chosen by an estimate of their tokens; the model's own count
     // decides. Drop the last passages until the prompt leaves room for max_tokens (with
-    // none left, chat() reports the prompt that does not fit).
+    // none left, complete() reports the prompt that does not fit). The stop strings are
+    // the chat format's, as chat() would add.
+    // The prompt's tokens from the last count are the ones generated from.
     std::vector<Passage> used = passages;
-    std::vector<ChatMessage> messages = extraction_messages(schema, instructions, used);
-    while (!used.empty()) {
-        const size_t n =
-            runner.tokenize_prompt(apply_chat_template(runner.chat_format(), messages, true))
-                .size();
-        if (int64_t(n) + options.max_tokens <= runner.n_ctx()) break;
+    std::vector<int32_t> prompt;
+    for (;;) {
+        const std::vector<ChatMessage> messages = extraction_messages(schema, instructions, used);
+        prompt = runner.tokenize_prompt(apply_chat_template(runner.chat_format(), messages, true));
+        if (used.empty() || int64_t(prompt.size()) + options.max_tokens <= runner.n_ctx()) break;
         used.pop_back();
-        messages = extraction_messages(schema, instructions, used);
     }
+    for (const std::string& s : chat_stop_strings(runner.chat_format())) options.stop.push_back(s);
     Extraction e;
-    e.stats = runner.chat(messages, options);
+    e.stats = runner.complete(prompt, options);
     e.data = nlohmann::ordered_json::parse(e.stats.text);
     e.evidence = extraction_evidence(nlohmann::json::parse(e.stats.text), used);
     return e;
