@@ -1,6 +1,7 @@
 #include "generate/ops.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -52,42 +53,57 @@ void matmul_gemm(ThreadPool& pool, const quant::Gemm& gm, const gguf::Tensor& w,
     });
 }
 
+// The rows of several matrices taken as one concatenation, matrix i's rows starting at
+// first[i] (first[n] is the total): calls fn(i, r0, r1) for the rows [r0, r1) of each
+// matrix that meet [b, e). Decode and the read pass split the concatenation across the
+// threads, so the threads meet once for all the matrices.
+template <class Fn>
+void for_rows(const int64_t* first, int64_t b, int64_t e, Fn fn) {
+    size_t i = 0;
+    while (first[i + 1] <= b) ++i;
+    for (; b < e; ++i) {
+        const int64_t r0 = b - first[i], r1 = std::min(first[i + 1], e) - first[i];
+        fn(i, r0, r1);
+        b = first[i] + r1;
+    }
+}
+
 // Decode (and types without a blocked GEMM): x converted once per dot-product format the
 // matrices need (Q8_0, Q8_K, or none for F32; the matrices of one call may differ in
-// type, as a Q4_K_M layer's do), then one job over the rows of all the matrices.
+// type, as a Q4_K_M layer's do), then one job over the rows of all the matrices. Runs
+// ~100 times a token, so its bookkeeping lives in fixed arrays, not on the heap.
+constexpr int kMaxProducts = 4;
+
 void matmul_vec_dot(ThreadPool& pool, const MatmulOut* products, int n_products, const float* x,
                     int n_tokens, std::vector<uint8_t>& xq) {
     const int64_t cols = products[0].w->ne[0];
     struct Part {
-        const gguf::Tensor* w;
-        float* out;
-        int64_t first_row;  // in the concatenation of all the matrices' rows
         size_t wrb, xrb;
         quant::VecDotFn dot;
-        size_t format;  // index into formats
         const uint8_t* xs;
     };
-    std::vector<Part> parts;
-    std::vector<gguf::Type> formats;
-    std::vector<size_t> offsets;  // of each format's rows in xq
-    size_t xq_bytes = 0;
-    int64_t total_rows = 0;
+    std::array<Part, kMaxProducts> parts;
+    std::array<int64_t, kMaxProducts + 1> first{};
+    std::array<gguf::Type, kMaxProducts> formats;         // at most one per product
+    std::array<size_t, kMaxProducts> format_of, offsets;  // offsets: each format's rows in xq
+    size_t n_formats = 0, xq_bytes = 0;
     for (int i = 0; i < n_products; ++i) {
         const gguf::Tensor& w = *products[i].w;
         const gguf::Type dt = quant::vec_dot_type(w.type);
         const size_t xrb = gguf::row_bytes(dt, cols);
-        const size_t f = size_t(std::find(formats.begin(), formats.end(), dt) - formats.begin());
-        if (f == formats.size()) {
-            formats.push_back(dt);
-            offsets.push_back(xq_bytes);
+        size_t f = 0;
+        while (f < n_formats && formats[f] != dt) ++f;
+        if (f == n_formats) {
+            formats[n_formats++] = dt;
+            offsets[f] = xq_bytes;
             if (dt != gguf::Type::F32) xq_bytes += (xrb * size_t(n_tokens) + 63) / 64 * 64;
         }
-        parts.push_back({&w, products[i].out, total_rows, gguf::row_bytes(w.type, cols), xrb,
-                         quant::vec_dot_fn(w.type), f, nullptr});
-        total_rows += w.ne[1];
+        parts[size_t(i)] = {gguf::row_bytes(w.type, cols), xrb, quant::vec_dot_fn(w.type), nullptr};
+        format_of[size_t(i)] = f;
+        first[size_t(i) + 1] = first[size_t(i)] + w.ne[1];
     }
     if (xq.size() < xq_bytes) xq.resize(xq_bytes);
-    for (size_t f = 0; f < formats.size(); ++f) {
+    for (size_t f = 0; f < n_formats; ++f) {
         if (formats[f] == gguf::Type::F32) continue;
         const size_t xrb = gguf::row_bytes(formats[f], cols);
         uint8_t* dst = xq.data() + offsets[f];
@@ -96,26 +112,24 @@ void matmul_vec_dot(ThreadPool& pool, const MatmulOut* products, int n_products,
                 quant::quantize_row(formats[f], x + t * cols, dst + size_t(t) * xrb, cols);
         });
     }
-    for (Part& part : parts)
-        part.xs = formats[part.format] == gguf::Type::F32 ? reinterpret_cast<const uint8_t*>(x)
-                                                          : xq.data() + offsets[part.format];
+    for (int i = 0; i < n_products; ++i) {
+        const size_t f = format_of[size_t(i)];
+        parts[size_t(i)].xs = formats[f] == gguf::Type::F32 ? reinterpret_cast<const uint8_t*>(x)
+                                                            : xq.data() + offsets[f];
+    }
     // At least 16 rows a chunk (a cache line of output), guided: the threads finish within
     // about 16 rows of each other.
-    pool.parallel_for(total_rows, 16, [&](int64_t b, int64_t e) {
-        size_t i = 0;
-        while (parts[i].first_row + parts[i].w->ne[1] <= b) ++i;
-        for (; b < e; ++i) {
+    pool.parallel_for(first[size_t(n_products)], 16, [&](int64_t b, int64_t e) {
+        for_rows(first.data(), b, e, [&](size_t i, int64_t r0, int64_t r1) {
             const Part& part = parts[i];
-            const int64_t rows = part.w->ne[1];
-            const int64_t r0 = b - part.first_row, r1 = std::min(rows, e - part.first_row);
-            for (int64_t r = r0; r < r1; ++r) {
-                const uint8_t* wr = part.w->data + size_t(r) * part.wrb;
+            const uint8_t* w = products[i].w->data;
+            float* out = products[i].out;
+            const int64_t rows = products[i].w->ne[1];
+            for (int64_t r = r0; r < r1; ++r)
                 for (int t = 0; t < n_tokens; ++t)
-                    part.out[int64_t(t) * rows + r] =
-                        part.dot(cols, wr, part.xs + size_t(t) * part.xrb);
-            }
-            b = part.first_row + r1;
-        }
+                    out[int64_t(t) * rows + r] =
+                        part.dot(cols, w + size_t(r) * part.wrb, part.xs + size_t(t) * part.xrb);
+        });
     });
 }
 
@@ -132,8 +146,12 @@ void matmul(ThreadPool& pool, const gguf::Tensor& w, const float* x, int n_token
 
 void matmul(ThreadPool& pool, const MatmulOut* products, int n_products, const float* x,
             int n_tokens, std::vector<uint8_t>& xq) {
-    if (n_tokens < kGemmMinTokens)
-        return matmul_vec_dot(pool, products, n_products, x, n_tokens, xq);
+    if (n_tokens < kGemmMinTokens) {
+        for (int i = 0; i < n_products; i += kMaxProducts)
+            matmul_vec_dot(pool, products + i, std::min(kMaxProducts, n_products - i), x, n_tokens,
+                           xq);
+        return;
+    }
     // Prefill: each product is long enough for its own barrier not to matter.
     for (int i = 0; i < n_products; ++i) {
         if (const quant::Gemm* gm = quant::gemm_fn(products[i].w->type))
@@ -206,16 +224,19 @@ uint64_t sum_bytes(const uint8_t* p, size_t n, quant::Isa isa) {
 }  // namespace detail
 
 uint64_t read_weights(ThreadPool& pool, const gguf::Tensor* const* ws, int n) {
+    if (n <= 0) return 0;
     const quant::Isa isa = quant::detected_isa();
+    std::vector<int64_t> first(size_t(n) + 1, 0);
+    for (int i = 0; i < n; ++i) first[size_t(i) + 1] = first[size_t(i)] + ws[i]->ne[1];
     std::atomic<uint64_t> sum{0};
-    for (int i = 0; i < n; ++i) {
-        const gguf::Tensor& w = *ws[i];
-        const size_t wrb = gguf::row_bytes(w.type, w.ne[0]);
-        pool.parallel_for(w.ne[1], 16, [&](int64_t b, int64_t e) {
-            sum.fetch_add(detail::sum_bytes(w.data + size_t(b) * wrb, size_t(e - b) * wrb, isa),
-                          std::memory_order_relaxed);
+    pool.parallel_for(first.back(), 16, [&](int64_t b, int64_t e) {
+        uint64_t part = 0;
+        for_rows(first.data(), b, e, [&](size_t i, int64_t r0, int64_t r1) {
+            const size_t wrb = gguf::row_bytes(ws[i]->type, ws[i]->ne[0]);
+            part += detail::sum_bytes(ws[i]->data + size_t(r0) * wrb, size_t(r1 - r0) * wrb, isa);
         });
-    }
+        sum.fetch_add(part, std::memory_order_relaxed);
+    });
     return sum.load();
 }
 

@@ -31,10 +31,11 @@ struct MatmulOut {
 void matmul(ThreadPool& pool, const MatmulOut* products, int n_products, const float* x,
             int n_tokens, std::vector<uint8_t>& xq);
 
-// Reads every byte of the matrices the way decode does (one job per matrix, its rows
-// split across the threads as matmul splits them) and computes nothing: the rate at which
-// this machine can feed decode right now. `ragd bench` puts decode beside it. Returns the
-// sum of all the bytes, so the reads cannot be optimised away.
+// Reads every byte of the matrices with decode's row split and computes nothing: the rate
+// at which this machine can feed decode right now. `ragd bench` puts decode beside it.
+// All the matrices are one job (decode meets between products, this does not), so the
+// rate is the most decode could reach. Returns the sum of all the bytes, so the reads
+// cannot be optimised away.
 uint64_t read_weights(ThreadPool& pool, const gguf::Tensor* const* ws, int n);
 
 // sum of a[i] * b[i]; y += a * x. Vectorised for the best instruction set of the CPU.

@@ -71,27 +71,30 @@ std::vector<float> random_x(int64_t cols, int n_tokens, uint32_t seed) {
 }
 
 TEST(OpsMatmul, DecodeProductsAreTheKernelsDots) {
-    // Row counts that are not multiples of the 16-row grain, so chunks straddle matrices.
+    // Row counts that are not multiples of the 16-row grain, so chunks straddle matrices;
+    // five products, more than one decode job takes (ops.cpp kMaxProducts).
     const int64_t cols = 512;
     const Matrix a = random_matrix(gguf::Type::Q4_K, cols, 200, 1);
     const Matrix b = random_matrix(gguf::Type::Q6_K, cols, 37, 2);
     const Matrix c = random_matrix(gguf::Type::Q8_0, cols, 91, 3);
     const Matrix d = random_matrix(gguf::Type::F16, cols, 16, 4);
+    const Matrix e = random_matrix(gguf::Type::Q8_0, cols, 5, 5);
     for (int threads : {1, 2, 3}) {
         ThreadPool pool(threads);
         for (int n_tokens : {1, 3}) {
             const std::vector<float> x = random_x(cols, n_tokens, uint32_t(10 + n_tokens));
             std::vector<uint8_t> xq;
             std::vector<std::vector<float>> outs;
-            for (const Matrix* m : {&a, &b, &c, &d})
+            for (const Matrix* m : {&a, &b, &c, &d, &e})
                 outs.emplace_back(size_t(m->t.ne[1]) * size_t(n_tokens), -1.0f);
             const MatmulOut group[] = {{&a.t, outs[0].data()},
                                        {&b.t, outs[1].data()},
                                        {&c.t, outs[2].data()},
-                                       {&d.t, outs[3].data()}};
-            matmul(pool, group, 4, x.data(), n_tokens, xq);
+                                       {&d.t, outs[3].data()},
+                                       {&e.t, outs[4].data()}};
+            matmul(pool, group, 5, x.data(), n_tokens, xq);
             int i = 0;
-            for (const Matrix* m : {&a, &b, &c, &d}) {
+            for (const Matrix* m : {&a, &b, &c, &d, &e}) {
                 EXPECT_EQ(outs[size_t(i)], expected(*m, x, n_tokens))
                     << "matrix " << i << ", " << threads << " threads, " << n_tokens << " tokens";
                 // alone, through the one-matrix overload
