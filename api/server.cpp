@@ -221,6 +221,16 @@ json parse_object(const HttpRequest& req) {
     return j;
 }
 
+// A member of the body (by a path of keys) with its objects' keys in the order the client
+// wrote them: json sorts keys, and a JSON Schema's properties are generated in their
+// order. The body has already been parsed and checked by parse_object.
+nlohmann::ordered_json ordered_member(const HttpRequest& req,
+                                      std::initializer_list<const char*> path) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(req.body);
+    for (const char* key : path) j = nlohmann::ordered_json(j.at(key));
+    return j;
+}
+
 ApiError type_error(const std::string& key, const char* what) {
     return ApiError{400, "'" + key + "' must be " + what, "invalid_type"};
 }
@@ -828,7 +838,7 @@ struct Api::Impl {
     HttpResponse ask_route(const HttpRequest& req, const std::string&) {
         json body = parse_object(req);
         SearchRequest sr = search_request(body, "question");
-        GenerationParams params = generation_params(body);  // validated with or without model
+        GenerationParams params = generation_params(req, body);  // validated with or without model
         bool stream = opt_bool(body, "stream", false);
         std::vector<Passage> passages;
         {
@@ -1203,7 +1213,8 @@ struct Api::Impl {
         return sc_.generator ? sc_.generator->model_id() : std::string("none");
     }
 
-    GenerationParams generation_params(const json& b) {
+    // b is req's body, parsed.
+    GenerationParams generation_params(const HttpRequest& req, const json& b) {
         GenerationParams p;
         p.max_tokens = static_cast<int>(opt_int(b, "max_tokens",
                                                 std::min(kDefaultMaxTokens, sc_.max_tokens_limit),
@@ -1257,9 +1268,11 @@ struct Api::Impl {
                                    "'response_format.json_schema.schema' must be a JSON "
                                    "Schema object",
                                    "invalid_type"};
-                p.json_schema = dump((*js)["schema"]);
+                const nlohmann::ordered_json schema =
+                    ordered_member(req, {"response_format", "json_schema", "schema"});
+                p.json_schema = schema.dump();
                 try {  // a bad schema is a 400 before anything is generated or streamed
-                    compile_json_schema(nlohmann::ordered_json::parse(p.json_schema));
+                    compile_json_schema(schema);
                 } catch (const Error& e) {
                     throw ApiError{400, e.what(), "invalid_schema"};
                 }
@@ -1326,7 +1339,7 @@ struct Api::Impl {
             if (!m.contains("content")) throw type_error("messages[].content", "present");
             messages.push_back({role == "developer" ? "system" : role, message_text(m["content"])});
         }
-        GenerationParams params = generation_params(b);
+        GenerationParams params = generation_params(req, b);
         bool stream = opt_bool(b, "stream", false);
         Generator& gen = model();
         std::string id = new_id("chatcmpl");
@@ -1377,7 +1390,7 @@ struct Api::Impl {
             prompt = (*it)[0].get<std::string>();
         else
             throw type_error("prompt", "a string (one prompt per request)");
-        GenerationParams params = generation_params(b);
+        GenerationParams params = generation_params(req, b);
         bool stream = opt_bool(b, "stream", false);
         Generator& gen = model();
         std::string id = new_id("cmpl");
@@ -1501,14 +1514,13 @@ struct Api::Impl {
         std::string instructions = opt_string(b, "instructions").value_or("");
         if (instructions.size() > 16384)
             throw ApiError{400, "'instructions' is longer than 16384 bytes", "invalid_type"};
-        // The schema again with its key order (properties are generated in schema order).
-        nlohmann::ordered_json schema = nlohmann::ordered_json::parse(req.body)["schema"];
+        const nlohmann::ordered_json schema = ordered_member(req, {"schema"});
         try {
             compile_json_schema(schema);
         } catch (const Error& e) {
             throw ApiError{400, e.what(), "invalid_schema"};
         }
-        GenerationParams p = generation_params(b);
+        GenerationParams p = generation_params(req, b);
         if (!b.contains("temperature")) p.temperature = 0;  // extraction: greedy by default
         p.stop.clear();
         p.response_format = "json_schema";

@@ -139,11 +139,14 @@ class ApiWithModel : public ::testing::Test {
     }
 
     HttpResponse post(const std::string& path, const json& body) {
+        return post_text(path, body.dump());
+    }
+    HttpResponse post_text(const std::string& path, const std::string& body) {
         HttpRequest r;
         r.method = "POST";
         r.path = r.target = path;
         r.headers["host"] = "127.0.0.1";
-        r.body = body.dump();
+        r.body = body;
         return api_->handle(r);
     }
     HttpResponse get(const std::string& path) {
@@ -226,6 +229,26 @@ TEST_F(ApiWithModel, ChatCompletionObject) {
     r = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "explode"}}}}});
     EXPECT_EQ(r.status, 400);
     EXPECT_TRUE(json::parse(r.body)["error"]["message"].is_string());
+}
+
+TEST_F(ApiWithModel, JsonSchemaReachesTheGeneratorInTheClientsKeyOrder) {
+    // Properties are generated in schema order, and json sorts keys: "zeta" must stay
+    // before "alpha" on both endpoints (the exact text: ordered_json dumps it compactly).
+    const std::string schema =
+        R"({"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"}},)"
+        R"("required":["zeta","alpha"]})";
+    const std::string format =
+        R"("response_format":{"type":"json_schema","json_schema":{"name":"s","schema":)" + schema +
+        "}}";
+    for (const auto& [path, input] :
+         {std::pair<std::string, std::string>{"/v1/chat/completions",
+                                              R"("messages":[{"role":"user","content":"hi"}])"},
+          {"/v1/completions", R"("prompt":"hi")"}}) {
+        HttpResponse r = post_text(path, "{" + input + "," + format + "}");
+        ASSERT_EQ(r.status, 200) << path << ": " << r.body;
+        EXPECT_EQ(gen_->last.response_format, "json_schema") << path;
+        EXPECT_EQ(gen_->last.json_schema, schema) << path;
+    }
 }
 
 TEST_F(ApiWithModel, ChatCompletionStreamChunks) {
