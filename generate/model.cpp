@@ -385,10 +385,7 @@ void Sequence::forward(const int32_t* tokens, int n, std::vector<float>* all_log
             rmsnorm(&s.xb[size_t(t) * D], &s.x[size_t(t) * D], w.ffn_norm, D, p.rms_eps);
         const MatmulOut gate_up[] = {{w.w_gate, s.gate.data()}, {w.w_up, s.up.data()}};
         matmul(pool, gate_up, 2, s.xb.data(), n, s.xq);
-        for (size_t i = 0; i < size_t(n) * F; ++i) {
-            float g = s.gate[i];
-            s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];
-        }
+        swiglu(s.gate.data(), s.up.data(), size_t(n) * F);
         matmul(pool, *w.w_down, s.gate.data(), n, s.xq, s.xb.data());
         for (size_t i = 0; i < size_t(n) * D; ++i) s.x[i] += s.xb[i];
     }

@@ -8,7 +8,8 @@
 // of 4096-column rows, so that every pass reads memory. One thread, rates per second of
 // CPU time; the kernel vec_dot_fn picks is also run at 512MiB on 1 and 2 threads splitting
 // the rows, rates per second of real time (the decode situation). Also the activation
-// quantizers (quantize_row of 4096 floats to Q8_0 and Q8_K), and the prefill GEMM
+// quantizers (quantize_row of 4096 floats to Q8_0 and Q8_K), SwiGLU over a 7B layer's
+// 14,336 values ("swiglu/"), and the prefill GEMM
 // ("gemm/": a 4096x4096 matrix against 16, 64, 256 tokens; ops = 2 * rows * cols * tokens),
 // and attention ("attention/": one KV head of a 7B model, head size 128, against 2,048
 // cached positions: 64 query rows as in prefill (16 tokens x 4 heads of a group) or 4 as
@@ -31,6 +32,10 @@
 #include "generate/attention.h"
 #include "generate/gguf.h"
 #include "generate/quant.h"
+
+namespace ragd::detail {  // generate/ops.cpp: SwiGLU at one instruction-set level
+void swiglu(float* gate, const float* up, size_t n, quant::Isa isa);
+}
 
 namespace {
 
@@ -194,6 +199,23 @@ void BM_quantize(benchmark::State& state, Type t) {
         benchmark::Counter(double(state.iterations()) * double(n), benchmark::Counter::kIsRate);
 }
 
+// SwiGLU over one 7B layer's 14,336 gate and up values (restored each pass).
+void BM_swiglu(benchmark::State& state, quant::Isa isa) {
+    const size_t n = 14336;
+    std::vector<float> gate0(n), gate(n), up(n);
+    std::mt19937 rng(2);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    for (size_t i = 0; i < n; ++i) gate0[i] = g(rng), up[i] = g(rng);
+    for (auto _ : state) {
+        std::memcpy(gate.data(), gate0.data(), n * sizeof(float));
+        ragd::detail::swiglu(gate.data(), up.data(), n, isa);
+        benchmark::DoNotOptimize(gate.data());
+        benchmark::ClobberMemory();
+    }
+    state.counters["elements"] =
+        benchmark::Counter(double(state.iterations()) * double(n), benchmark::Counter::kIsRate);
+}
+
 void BM_attention(benchmark::State& state, quant::Isa isa, int rows, bool q8) {
     namespace att = ragd::attention;
     const int hd = 128, n_pos = 2048;
@@ -293,6 +315,13 @@ void register_all() {
                     ->Unit(benchmark::kMicrosecond)
                     ->ComputeStatistics("max", max_of);
             }
+    }
+    for (quant::Isa isa : {quant::Isa::Scalar, quant::Isa::AVX2, quant::Isa::AVX512}) {
+        if (isa > quant::detected_isa()) continue;
+        std::string name = std::string("swiglu/") + quant::isa_name(isa) + "/14336";
+        benchmark::RegisterBenchmark(name.c_str(), BM_swiglu, isa)
+            ->Unit(benchmark::kMicrosecond)
+            ->ComputeStatistics("max", max_of);
     }
     for (Type t : {Type::Q8_0, Type::Q8_K}) {
         std::string name = std::string("quantize_row/") + type_name(t) + "/4096";

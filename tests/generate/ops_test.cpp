@@ -1,11 +1,13 @@
 // The engine's matrix products and the weight read pass (generate/ops.h): every output of
 // a matmul, alone or grouped with others of the same input, is the kernel's dot product
 // of its row with the converted activations, whatever the thread split; read_weights
-// reads every byte (its result is their sum).
+// reads every byte (its result is their sum); swiglu matches silu(g) * u computed in double
+// at every instruction-set level.
 #include "generate/ops.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -14,9 +16,10 @@
 
 namespace ragd {
 
-namespace detail {  // generate/ops.cpp: the byte sum at one instruction-set level
+namespace detail {  // generate/ops.cpp: at one instruction-set level
 uint64_t sum_bytes(const uint8_t* p, size_t n, quant::Isa isa);
-}
+void swiglu(float* gate, const float* up, size_t n, quant::Isa isa);
+}  // namespace detail
 
 namespace {
 
@@ -159,6 +162,40 @@ TEST(OpsReadWeights, EveryLevelSumsTheBytes) {
                 EXPECT_EQ(detail::sum_bytes(bytes.data() + start, n, quant::Isa(isa)), want)
                     << quant::isa_name(quant::Isa(isa)) << " start " << start << " n " << n;
             }
+}
+
+}  // namespace
+}  // namespace ragd
+
+namespace ragd {
+namespace {
+
+TEST(OpsSwiglu, EveryLevelIsSiluTimesUpToARelativeMillionth) {
+    // Gates over the whole useful range and past the exponential's clamp (|x log2 e| >
+    // 126), zero, and lengths around the 16- and 8-lane steps and their tails.
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> wide(-40.0f, 40.0f), narrow(-4.0f, 4.0f);
+    std::vector<float> g0, up;
+    for (int i = 0; i < 1000; ++i) {
+        g0.push_back(i % 2 ? wide(rng) : narrow(rng));
+        up.push_back(narrow(rng));
+    }
+    for (float extreme : {0.0f, -0.0f, 87.0f, -87.0f, 90.0f, -90.0f, 200.0f, -200.0f, 1e-30f}) {
+        g0.push_back(extreme);
+        up.push_back(1.5f);
+    }
+    for (int isa = 0; isa <= int(quant::detected_isa()); ++isa)
+        for (size_t n :
+             {size_t(0), size_t(1), size_t(7), size_t(8), size_t(15), size_t(17), g0.size()}) {
+            std::vector<float> g(g0.begin(), g0.begin() + long(n));
+            detail::swiglu(g.data(), up.data(), n, quant::Isa(isa));
+            for (size_t i = 0; i < n; ++i) {
+                const double x = g0[i];
+                const double want = x / (1 + std::exp(-x)) * up[i];
+                EXPECT_NEAR(g[i], want, 1e-6 * std::fabs(want) + 1e-30)
+                    << quant::isa_name(quant::Isa(isa)) << " n " << n << " gate " << x;
+            }
+        }
 }
 
 }  // namespace
