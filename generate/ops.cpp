@@ -219,6 +219,7 @@ __attribute__((target("avx2"))) uint64_t sum_bytes_avx2(const uint8_t* p, size_t
 // (relative error < 2e-7); 2^n scaled in.
 constexpr float kLog2e = 1.44269504f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
 constexpr float kExpMax = 87.3f;
+constexpr float kExpPoly[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
 
 #if defined(__x86_64__)
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which -Wmaybe-uninitialized
@@ -232,9 +233,8 @@ __attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 y) {
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 t = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), y);
     t = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), t);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    for (float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
-        p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(c));
+    __m512 p = _mm512_set1_ps(kExpPoly[0]);
+    for (int i = 1; i < 7; ++i) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(kExpPoly[i]));
     return _mm512_scalef_ps(p, n);
 }
 
@@ -262,9 +262,8 @@ __attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 y) {
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 t = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), y);
     t = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), t);
-    __m256 p = _mm256_set1_ps(1.0f / 720);
-    for (float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
-        p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c));
+    __m256 p = _mm256_set1_ps(kExpPoly[0]);
+    for (int i = 1; i < 7; ++i) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(kExpPoly[i]));
     const __m256i pow2n =
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n));
