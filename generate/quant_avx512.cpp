@@ -11,8 +11,11 @@
 //                 signed bytes, so the weights go in as w + 128 (w xor 0x80) and
 //                 128 * sum(y) (one more vpdpbusd) is subtracted;
 //   Q4_0 x Q8_0   q in 0..15: (q . y) - 8 * sum(y), both as byte dot products;
-//   K-quants      maddubs(q, y) (q <= 63, so the int16 pairs cannot saturate), then the
-//                 sub-block scales as int16: vpmaddwd (AVX512) or vpdpwssd (VNNI);
+//   K-quants      sums of 4 products q x y per int32 lane: vpdpbusd (VNNI), or maddubs
+//                 and vpmaddwd by ones (q <= 63, so maddubs's pairs cannot saturate);
+//                 |sum| <= 4 * 63 * 128 fits int16, so two registers of sums are packed
+//                 to int16 (vpackssdw, exact) and scaled by the sub-block scales as int16
+//                 pairs: vpdpwssd (VNNI) or vpmaddwd;
 //                 Q6_K's offset 32 and the K mins come from the Q8_K bsums.
 // Two 32-element blocks share a 512-bit register; their lanes are converted to float and
 // accumulated with one FMA by a vector holding each block's scale.
@@ -258,89 +261,135 @@ constexpr int64_t Q4_K_BYTES = 144, Q5_K_BYTES = 176, Q6_K_BYTES = 210, Q8_K_BYT
 
 // Index tables for vpermw, built at compile time.
 struct KTables {
-    alignas(64) int16_t k45_scale[4][32];  // group g: words [2g x16, 2g+1 x16]
-    alignas(64) int16_t q6_scale[4][32];   // 64 elements at 64c: pair p uses scale 4c + p/8
-    alignas(32) int16_t k45_min[16];       // mins (words 8..15) duplicated: 8 8 9 9 .. 15 15
-    constexpr KTables() : k45_scale(), q6_scale(), k45_min() {
-        for (int g = 0; g < 4; ++g)
-            for (int p = 0; p < 32; ++p) {
-                k45_scale[g][p] = int16_t(2 * g + p / 16);
-                q6_scale[g][p] = int16_t(4 * g + p / 8);
-            }
-        for (int j = 0; j < 16; ++j) k45_min[j] = int16_t(8 + j / 2);
+    // Q4_K/Q5_K, two blocks a pass: [2b + h] picks block b's scales (words 16b..16b+7) for
+    // the int16 packs of groups 2h and 2h+1 (see k45_block)
+    alignas(64) int16_t k45_scale[4][32];
+    alignas(64) int16_t k45_min[32];  // mins of block 0 (words 8..15), then of block 1
+                                      // (24..31), each twice: 8 8 9 9 .. 31 31
+    // Q6_K: the int16 pack h of the sums of elements 128h..128h+63 (words 0-3 of each lane L:
+    // sub-block 8h + L) and 128h+64..128h+127 (words 4-7: sub-block 8h + 4 + L)
+    alignas(64) int16_t q6_scale[2][32];
+    constexpr KTables() : k45_scale(), k45_min(), q6_scale() {
+        for (int b = 0; b < 2; ++b)
+            for (int h = 0; h < 2; ++h)
+                for (int p = 0; p < 32; ++p) {
+                    // word p of a pack: 128-bit lane p / 8 (lanes 0-1: sub-block 2g, 2-3:
+                    // 2g+1), group 2h in words 0-3 of the lane, 2h+1 in words 4-7
+                    const int g = 2 * h + (p % 8) / 4;
+                    k45_scale[2 * b + h][p] = int16_t(16 * b + 2 * g + p / 16);
+                }
+        for (int j = 0; j < 32; ++j) k45_min[j] = int16_t(8 + 16 * (j / 16) + (j % 16) / 2);
+        for (int h = 0; h < 2; ++h)
+            for (int p = 0; p < 32; ++p)
+                q6_scale[h][p] = int16_t(8 * h + 4 * ((p % 8) / 4) + p / 8);
     }
 };
 constexpr KTables kTables;
 
-// The eight 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block from its
-// 12 packed bytes at s (16 bytes are read; the block continues past them). With the packed
-// bytes as dwords a, b, c: scales = [a & 0x3f.., (c & 0x0f..) | ((a >> 2) & 0x30..)],
-// mins = [b & 0x3f.., ((c >> 4) & 0x0f..) | ((b >> 2) & 0x30..)].
-inline __m128i k_scales_mins(const uint8_t* s) {
-    const __m128i raw = load128(s);
-    const __m128i p = _mm_shuffle_epi32(raw, _MM_SHUFFLE(2, 1, 2, 0));  // a c b c
-    const __m128i q = _mm_shuffle_epi32(raw, _MM_SHUFFLE(1, 1, 0, 0));  // a a b b
-    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(p, _mm_set_epi32(4, 0, 0, 0)),
-                                     _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
-    const __m128i hi =
-        _mm_and_si128(_mm_srli_epi32(q, 2), _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
-    return _mm_or_si128(lo, hi);
+// Sums of 4 adjacent u8 x s8 products, one per int32 lane: vpdpbusd, or without VNNI
+// maddubs (pairs; u <= 63 cannot saturate) and vpmaddwd by ones.
+template <bool Vnni>
+inline __m512i dot_u8(__m512i u, __m512i y) {
+    if constexpr (Vnni) {
+        return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, y);
+    } else {
+        return _mm512_madd_epi16(_mm512_maddubs_epi16(u, y), _mm512_set1_epi16(1));
+    }
 }
 
-// Q4_K / Q5_K: group g's 32 bytes of qs are broadcast to both halves of a register and
-// shifted by 0 / 4 bits, giving sub-blocks 2g (low nibbles) and 2g+1 (high nibbles) in the
-// order the activations have; Q5_K's fifth bit is added under a byte mask; each pair of
-// sub-blocks is scaled with one vpermw of the scales.
+// The eight 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block from its
+// 12 packed bytes at s0 in the low 128-bit lane, of the block at s1 in the high one (16
+// bytes are read at each; the blocks continue past them). With the packed bytes as dwords
+// a, b, c: scales = [a & 0x3f.., (c & 0x0f..) | ((a >> 2) & 0x30..)],
+// mins = [b & 0x3f.., ((c >> 4) & 0x0f..) | ((b >> 2) & 0x30..)].
+inline __m256i k_scales_mins(const uint8_t* s0, const uint8_t* s1) {
+    const __m256i raw =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(load128(s0)), load128(s1), 1);
+    const __m256i p = _mm256_shuffle_epi32(raw, _MM_SHUFFLE(2, 1, 2, 0));  // a c b c
+    const __m256i q = _mm256_shuffle_epi32(raw, _MM_SHUFFLE(1, 1, 0, 0));  // a a b b
+    const __m256i lo =
+        _mm256_and_si256(_mm256_srlv_epi32(p, _mm256_set_epi32(4, 0, 0, 0, 4, 0, 0, 0)),
+                         _mm256_set_epi64x(0x0f0f0f0f3f3f3f3f, 0x0f0f0f0f3f3f3f3f,
+                                           0x0f0f0f0f3f3f3f3f, 0x0f0f0f0f3f3f3f3f));
+    const __m256i hi =
+        _mm256_and_si256(_mm256_srli_epi32(q, 2), _mm256_set1_epi64x(int64_t(0x3030303000000000)));
+    return _mm256_or_si256(lo, hi);
+}
+
+// One Q4_K/Q5_K block against its activations y, scaled by the sub-block scales (words of
+// sc, picked by idx0/idx1). Group g's 32 bytes of qs are broadcast to both halves of a
+// register and shifted by 0 / 4 bits, giving sub-blocks 2g (low nibbles) and 2g+1 (high
+// nibbles) in the order the activations have; Q5_K's fifth bit is added under a byte mask.
+// The sums of 4 products (|s| <= 4 * 31 * 128, an int16) of two groups are packed to int16
+// (vpackssdw, exact), so one vpdpwssd and one vpermw of the scales serve two groups.
+template <bool Five, bool Vnni>
+inline __m512i k45_block(const uint8_t* w, const uint8_t* y, __m512i sc, __m512i idx0,
+                         __m512i idx1) {
+    const __m512i m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
+    const __m512i nib_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+    // qh bit 2g for the first half (low nibbles), 2g+1 for the second, at group g
+    __m512i hmask = _mm512_mask_blend_epi64(0xF0, _mm512_set1_epi8(1), _mm512_set1_epi8(2));
+    const uint8_t* qs = w + (Five ? 48 : 16);
+    __m512i hb = _mm512_setzero_si512();
+    if constexpr (Five) hb = _mm512_broadcast_i64x4(load256(w + 16));
+    __m512i r[4];
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; ++g) {
+        __m512i u = _mm512_and_si512(
+            _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(qs + 32 * g)), nib_shift), m4);
+        if constexpr (Five) {
+            u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(hb, hmask), u, bit4);
+            hmask = _mm512_slli_epi64(hmask, 2);
+        }
+        r[g] = dot_u8<Vnni>(u, load512(y + 64 * g));
+    }
+    const __m512i s = dot_s16<Vnni>(_mm512_setzero_si512(), _mm512_packs_epi32(r[0], r[1]),
+                                    _mm512_permutexvar_epi16(idx0, sc));
+    return dot_s16<Vnni>(s, _mm512_packs_epi32(r[2], r[3]), _mm512_permutexvar_epi16(idx1, sc));
+}
+
+// Q4_K / Q5_K, two blocks a pass: their scales and mins are unpacked together, and one
+// conversion and FMA per accumulator apply d * dy and dmin * dy to both. An odd last block
+// is paired with itself and the copy's factors are zeroed.
 template <bool Five, bool Vnni>
 float dot_k45(int64_t n, const void* wv, const void* xv) {
     const uint8_t* w = static_cast<const uint8_t*>(wv);
     const uint8_t* x = static_cast<const uint8_t*>(xv);
-    const int64_t bytes = Five ? Q5_K_BYTES : Q4_K_BYTES;
-    const __m512i m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
-    const __m512i nib_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
-    // qh bit 2g for the first half (low nibbles), 2g+1 for the second, at group g
-    const __m512i hmask0 = _mm512_mask_blend_epi64(0xF0, _mm512_set1_epi8(1), _mm512_set1_epi8(2));
+    const int64_t bytes = Five ? Q5_K_BYTES : Q4_K_BYTES, nb = n / 256;
     const __m512i idx0 = load512(kTables.k45_scale[0]), idx1 = load512(kTables.k45_scale[1]);
     const __m512i idx2 = load512(kTables.k45_scale[2]), idx3 = load512(kTables.k45_scale[3]);
-    const __m256i min_idx = load256(kTables.k45_min);
-    __m512 acc = _mm512_setzero_ps();
-    __m256 accm = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 256; ++i, w += bytes, x += Q8_K_BYTES) {
-        const __m256i sm = _mm256_cvtepu8_epi16(k_scales_mins(w + 4));  // words: sc0..7 m0..7
-        const __m512i sc = _mm512_castsi256_si512(sm);
-        const __m256i summ =
-            _mm256_madd_epi16(load256(x + 260), _mm256_permutexvar_epi16(min_idx, sm));
-        const uint8_t* qs = w + (Five ? 48 : 16);
-        const uint8_t* y = x + 4;
-        __m512i hb = _mm512_setzero_si512(), hmask = hmask0;
-        if constexpr (Five) hb = _mm512_broadcast_i64x4(load256(w + 16));
-        __m512i p[4];
-#pragma GCC unroll 4
-        for (int g = 0; g < 4; ++g) {
-            __m512i u = _mm512_and_si512(
-                _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(qs + 32 * g)), nib_shift), m4);
-            if constexpr (Five) {
-                u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(hb, hmask), u, bit4);
-                hmask = _mm512_slli_epi64(hmask, 2);
-            }
-            p[g] = _mm512_maddubs_epi16(u, load512(y + 64 * g));
-        }
-        const __m512i zero = _mm512_setzero_si512();
-        __m512i s01 = dot_s16<Vnni>(dot_s16<Vnni>(zero, p[0], _mm512_permutexvar_epi16(idx0, sc)),
-                                    p[1], _mm512_permutexvar_epi16(idx1, sc));
-        __m512i s23 = dot_s16<Vnni>(dot_s16<Vnni>(zero, p[2], _mm512_permutexvar_epi16(idx2, sc)),
-                                    p[3], _mm512_permutexvar_epi16(idx3, sc));
-        // d * dy on the scaled sums, dmin * dy on the mins
-        const __m128 dm =
-            _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(ld32(w)))), _mm_set1_ps(ldf(x)));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s01, s23)),
-                              _mm512_broadcastss_ps(dm), acc);
-        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ), _mm256_broadcastss_ps(_mm_movehdup_ps(dm)),
-                               accm);
+    const __m512i min_idx = load512(kTables.k45_min);
+    // lanes 0-7 take block 0's factor, 8-15 block 1's: [d0 dmin0 d1 dmin1] indices
+    const __m512i d_idx = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i m_idx = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2, w += 2 * bytes, x += 2 * Q8_K_BYTES) {
+        const bool two = i + 1 < nb;
+        const uint8_t* w1 = two ? w + bytes : w;
+        const uint8_t* x1 = two ? x + Q8_K_BYTES : x;
+        // words: block 0's sc0..7 m0..7, block 1's sc0..7 m0..7
+        const __m512i sc = _mm512_cvtepu8_epi16(k_scales_mins(w + 4, w1 + 4));
+        const __m512i summ =
+            _mm512_madd_epi16(load2x256(x + 260, x1 + 260), _mm512_permutexvar_epi16(min_idx, sc));
+        const __m512i s0 = k45_block<Five, Vnni>(w, x + 4, sc, idx0, idx1);
+        const __m512i s1 = k45_block<Five, Vnni>(w1, x1 + 4, sc, idx2, idx3);
+        // lanes 0-7: block 0's sums (its two halves added), 8-15: block 1's
+        const __m512i s = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, 0x44),
+                                           _mm512_shuffle_i64x2(s0, s1, 0xEE));
+        const __m128i h = _mm_insert_epi32(_mm_cvtsi32_si128(int(ld32(w))), int(ld32(w1)), 1);
+        const __m128 dy = _mm_movelh_ps(_mm_set1_ps(ldf(x)), _mm_set1_ps(ldf(x1)));
+        const __m512 dm = _mm512_castps128_ps512(
+            _mm_maskz_mul_ps(two ? 0xF : 0x3, _mm_cvtph_ps(h), dy));  // d0 dmin0 d1 dmin1
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(d_idx, dm), acc);
+        accm = _mm512_fmadd_ps(_mm512_cvtepi32_ps(summ), _mm512_permutexvar_ps(m_idx, dm), accm);
     }
     return hsum(acc) - hsum(accm);
 }
 
+// Q6_K: 6-bit quants from the low nibbles of ql and 2 bits of qh (offset 32, folded in
+// through the bsums); 16 int8 scales, one per 16 elements, so each 128-bit lane of a sum
+// is one sub-block. Sums of 4 products (|s| <= 4 * 63 * 128) are packed to int16 in pairs
+// of registers as in k45_block.
 template <bool Vnni>
 float dot_q6_k(int64_t n, const void* wv, const void* xv) {
     const uint8_t* w = static_cast<const uint8_t*>(wv);
@@ -348,37 +397,31 @@ float dot_q6_k(int64_t n, const void* wv, const void* xv) {
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
     const __m512i qh_shift = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
     const __m512i idx0 = load512(kTables.q6_scale[0]), idx1 = load512(kTables.q6_scale[1]);
-    const __m512i idx2 = load512(kTables.q6_scale[2]), idx3 = load512(kTables.q6_scale[3]);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / 256; ++i, w += Q6_K_BYTES, x += Q8_K_BYTES) {
         const __m256i sc = _mm256_cvtepi8_epi16(load128(w + 192));
         const __m512i sc512 = _mm512_castsi256_si512(sc);
         const __m256i corr = _mm256_madd_epi16(load256(x + 260), sc);  // sc_j * sum_j(y)
         const uint8_t* y = x + 4;
-        __m512i p[4];
+        __m512i s = _mm512_setzero_si512();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const __m512i ql = load512(w + 64 * h);
-            // [qh, qh >> 2]: bits 0-1, then bits 4-5 of each byte are the high bits
+            // [qh, qh >> 2]: bits 0-1, then bits 4-5 of each byte are the high bits;
+            // vpternlog 0xEA: (a & m4) | b
             const __m512i t =
                 _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(w + 128 + 32 * h)), qh_shift);
-            __m512i ua = _mm512_or_si512(_mm512_and_si512(ql, m4),
-                                         _mm512_and_si512(_mm512_slli_epi16(t, 4), m30));
-            __m512i ub = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                                         _mm512_and_si512(t, m30));
-            p[2 * h] = _mm512_maddubs_epi16(ua, load512(y + 128 * h));
-            p[2 * h + 1] = _mm512_maddubs_epi16(ub, load512(y + 128 * h + 64));
+            const __m512i ua = _mm512_ternarylogic_epi64(
+                ql, m4, _mm512_and_si512(_mm512_slli_epi16(t, 4), m30), 0xEA);
+            const __m512i ub = _mm512_ternarylogic_epi64(_mm512_srli_epi16(ql, 4), m4,
+                                                         _mm512_and_si512(t, m30), 0xEA);
+            const __m512i ra = dot_u8<Vnni>(ua, load512(y + 128 * h));
+            const __m512i rb = dot_u8<Vnni>(ub, load512(y + 128 * h + 64));
+            s = dot_s16<Vnni>(s, _mm512_packs_epi32(ra, rb),
+                              _mm512_permutexvar_epi16(h ? idx1 : idx0, sc512));
         }
-        const __m512i zero = _mm512_setzero_si512();
-        __m512i s01 =
-            dot_s16<Vnni>(dot_s16<Vnni>(zero, p[0], _mm512_permutexvar_epi16(idx0, sc512)), p[1],
-                          _mm512_permutexvar_epi16(idx1, sc512));
-        __m512i s23 =
-            dot_s16<Vnni>(dot_s16<Vnni>(zero, p[2], _mm512_permutexvar_epi16(idx2, sc512)), p[3],
-                          _mm512_permutexvar_epi16(idx3, sc512));
         // the offset 32 folded into lanes 0..7
-        const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s01, s23),
-                                           _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+        s = _mm512_sub_epi32(s, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(ldh(w + 208) * ldf(x)), acc);
     }
     return hsum(acc);
@@ -571,7 +614,8 @@ void unpack_k45(int64_t n, const uint8_t* w, uint8_t* d) {
     for (int64_t i = 0; i < nsb; ++i, w += bytes) {
         const float dd = ldh(w), dmin = ldh(w + 2);
         alignas(16) uint8_t sm[16];  // sc0..7, m0..7
-        _mm_store_si128(reinterpret_cast<__m128i*>(sm), k_scales_mins(w + 4));
+        _mm_store_si128(reinterpret_cast<__m128i*>(sm),
+                        _mm256_castsi256_si128(k_scales_mins(w + 4, w + 4)));
         const uint8_t* qs = w + (Five ? 48 : 16);
         const __m256i qh = Five ? load256(w + 16) : _mm256_setzero_si256();
         for (int g = 0; g < 4; ++g) {

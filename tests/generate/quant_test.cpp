@@ -659,7 +659,7 @@ Rows random_rows(Type t, int64_t n, uint32_t seed, bool extreme) {
 }
 
 std::vector<int64_t> lengths_for(Type t) {
-    if (layout(t).block == 256) return {256, 512, 4096, 14336};
+    if (layout(t).block == 256) return {256, 512, 768, 4096, 14336};  // 768: an odd block
     if (layout(t).block == 32) return {32, 64, 96, 160, 1024, 4096, 14336};
     return {1, 7, 17, 63, 100, 256, 4096, 14336};  // float rows: SIMD tails too
 }
@@ -787,7 +787,7 @@ TEST(QuantDot, SimdMatchesScalarAtExtremeBytes) {
     const uint8_t fills[] = {0xFF, 0x80, 0x7F, 0x00};
     for (Type t : {Type::Q8_0, Type::Q4_0, Type::Q4_K, Type::Q5_K, Type::Q6_K}) {
         const Type xt = vec_dot_type(t);
-        const int64_t n = 512;
+        const int64_t n = 768;  // K-quants: a pair of blocks and an odd one
         const size_t wb = layout(t).bytes, xb = layout(xt).bytes;
         for (uint8_t fill : fills) {
             for (int xmode = 0; xmode < 3; ++xmode) {
