@@ -624,12 +624,11 @@ void Encoder::run(const std::vector<std::vector<int32_t>>& batch, size_t begin, 
             const float *bu = w.bup, *bg = w.bgate;
             pool.parallel_for(n, 8, [&](int64_t b, int64_t e) {
                 for (int64_t t = b; t < e; ++t) {
+                    float* g = &s.gate[size_t(t) * F];
                     float* u = &s.up[size_t(t) * F];
-                    const float* g = &s.gate[size_t(t) * F];
-                    for (int i = 0; i < F; ++i) {
-                        const float gv = g[i] + (bg ? bg[i] : 0.0f);
-                        u[i] = (u[i] + (bu ? bu[i] : 0.0f)) * gv / (1.0f + std::exp(-gv));
-                    }
+                    for (int i = 0; bg && i < F; ++i) g[i] += bg[i];
+                    for (int i = 0; bu && i < F; ++i) u[i] += bu[i];
+                    swiglu(g, u, size_t(F));  // the product lands in gate
                 }
             });
         } else {
@@ -637,7 +636,7 @@ void Encoder::run(const std::vector<std::vector<int32_t>>& batch, size_t begin, 
                 for (int64_t t = b; t < e; ++t) bias_gelu(&s.up[size_t(t) * F], w.bup, F);
             });
         }
-        matmul_blocked(pool, *w.down, s.up.data(), n, s.xq, s.xb.data());
+        matmul_blocked(pool, *w.down, m.nomic ? s.gate.data() : s.up.data(), n, s.xq, s.xb.data());
         residual_norm(s.xb.data(), w.bdown, w.out_norm_w, w.out_norm_b);
     }
 }
