@@ -217,9 +217,15 @@ __attribute__((target("avx2"))) uint64_t sum_bytes_avx2(const uint8_t* p, size_t
 // nearest integer to y log2(e) and t taken with ln 2 in two parts (Cody-Waite), so t is
 // exact to float rounding whatever n; e^t, |t| <= 0.35, by a degree-6 Taylor polynomial
 // (relative error < 2e-7); 2^n scaled in.
+namespace {
+
 constexpr float kLog2e = 1.44269504f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
 constexpr float kExpMax = 87.3f;
 constexpr float kExpPoly[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+
+void swiglu_scalar(float* gate, const float* up, size_t n) {
+    for (size_t i = 0; i < n; ++i) gate[i] = gate[i] * up[i] / (1.0f + std::exp(-gate[i]));
+}
 
 #if defined(__x86_64__)
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which -Wmaybe-uninitialized
@@ -277,9 +283,11 @@ __attribute__((target("avx2,fma"))) void swiglu_avx2(float* gate, const float* u
         const __m256 gu = _mm256_mul_ps(g, _mm256_loadu_ps(up + i));
         _mm256_storeu_ps(gate + i, _mm256_div_ps(gu, _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
     }
-    for (; i < n; ++i) gate[i] = gate[i] * up[i] / (1.0f + std::exp(-gate[i]));
+    swiglu_scalar(gate + i, up + i, n - i);
 }
 #endif
+
+}  // namespace
 
 // At a given instruction-set level (at most the CPU's), for the tests; the engine calls
 // it with the detected one.
@@ -299,7 +307,7 @@ void swiglu(float* gate, const float* up, size_t n, quant::Isa isa) {
     if (isa >= quant::Isa::AVX2) return swiglu_avx2(gate, up, n);
 #endif
     (void)isa;
-    for (size_t i = 0; i < n; ++i) gate[i] = gate[i] * up[i] / (1.0f + std::exp(-gate[i]));
+    swiglu_scalar(gate, up, n);
 }
 }  // namespace detail
 

@@ -297,6 +297,15 @@ inline __m512i dot_u8(__m512i u, __m512i y) {
     }
 }
 
+// acc + two registers of 4-product sums (each |s| <= 4 * 63 * 128, an int16), packed to
+// int16 (vpackssdw, exact: per 128-bit lane a's 4 sums, then b's) and multiplied by the
+// sub-block scales that idx picks from the words of sc: one vpdpwssd and one vpermw for
+// both registers.
+template <bool Vnni>
+inline __m512i scale_pair(__m512i acc, __m512i a, __m512i b, __m512i idx, __m512i sc) {
+    return dot_s16<Vnni>(acc, _mm512_packs_epi32(a, b), _mm512_permutexvar_epi16(idx, sc));
+}
+
 // The eight 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block from its
 // 12 packed bytes at s0 in the low 128-bit lane, of the block at s1 in the high one (16
 // bytes are read at each; the blocks continue past them). With the packed bytes as dwords
@@ -320,8 +329,7 @@ inline __m256i k_scales_mins(const uint8_t* s0, const uint8_t* s1) {
 // sc, picked by idx0/idx1). Group g's 32 bytes of qs are broadcast to both halves of a
 // register and shifted by 0 / 4 bits, giving sub-blocks 2g (low nibbles) and 2g+1 (high
 // nibbles) in the order the activations have; Q5_K's fifth bit is added under a byte mask.
-// The sums of 4 products (|s| <= 4 * 31 * 128, an int16) of two groups are packed to int16
-// (vpackssdw, exact), so one vpdpwssd and one vpermw of the scales serve two groups.
+// The sums of 4 products of two groups are scaled together (scale_pair).
 template <bool Five, bool Vnni>
 inline __m512i k45_block(const uint8_t* w, const uint8_t* y, __m512i sc, __m512i idx0,
                          __m512i idx1) {
@@ -343,9 +351,8 @@ inline __m512i k45_block(const uint8_t* w, const uint8_t* y, __m512i sc, __m512i
         }
         r[g] = dot_u8<Vnni>(u, load512(y + 64 * g));
     }
-    const __m512i s = dot_s16<Vnni>(_mm512_setzero_si512(), _mm512_packs_epi32(r[0], r[1]),
-                                    _mm512_permutexvar_epi16(idx0, sc));
-    return dot_s16<Vnni>(s, _mm512_packs_epi32(r[2], r[3]), _mm512_permutexvar_epi16(idx1, sc));
+    const __m512i s = scale_pair<Vnni>(_mm512_setzero_si512(), r[0], r[1], idx0, sc);
+    return scale_pair<Vnni>(s, r[2], r[3], idx1, sc);
 }
 
 // Q4_K / Q5_K, two blocks a pass: their scales and mins are unpacked together, and one
@@ -388,8 +395,7 @@ float dot_k45(int64_t n, const void* wv, const void* xv) {
 
 // Q6_K: 6-bit quants from the low nibbles of ql and 2 bits of qh (offset 32, folded in
 // through the bsums); 16 int8 scales, one per 16 elements, so each 128-bit lane of a sum
-// is one sub-block. Sums of 4 products (|s| <= 4 * 63 * 128) are packed to int16 in pairs
-// of registers as in k45_block.
+// is one sub-block. Sums of 4 products are scaled two registers at a time (scale_pair).
 template <bool Vnni>
 float dot_q6_k(int64_t n, const void* wv, const void* xv) {
     const uint8_t* w = static_cast<const uint8_t*>(wv);
@@ -417,8 +423,7 @@ float dot_q6_k(int64_t n, const void* wv, const void* xv) {
                                                          _mm512_and_si512(t, m30), 0xEA);
             const __m512i ra = dot_u8<Vnni>(ua, load512(y + 128 * h));
             const __m512i rb = dot_u8<Vnni>(ub, load512(y + 128 * h + 64));
-            s = dot_s16<Vnni>(s, _mm512_packs_epi32(ra, rb),
-                              _mm512_permutexvar_epi16(h ? idx1 : idx0, sc512));
+            s = scale_pair<Vnni>(s, ra, rb, h ? idx1 : idx0, sc512);
         }
         // the offset 32 folded into lanes 0..7
         s = _mm512_sub_epi32(s, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));

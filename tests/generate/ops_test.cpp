@@ -164,12 +164,6 @@ TEST(OpsReadWeights, EveryLevelSumsTheBytes) {
             }
 }
 
-}  // namespace
-}  // namespace ragd
-
-namespace ragd {
-namespace {
-
 TEST(OpsSwiglu, EveryLevelIsSiluTimesUpToARelativeMillionth) {
     // Gates over the whole useful range and past the exponential's clamp (|x log2 e| >
     // 126), zero, and lengths around the 16- and 8-lane steps and their tails.
